@@ -1,0 +1,400 @@
+"""Reads the environment and the settings file once into a typed, frozen Settings object.
+
+This is the only module that reads ``os.environ``. Every problem is collected and reported
+in one SettingsError naming each key, so an admin fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+PLACEHOLDER = "changeme"
+ROLES = ("student", "instructor", "ta")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)i?B?$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+class SettingsError(ValueError):
+    """The settings are unusable; the message lists every offending key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "coursehub settings are invalid:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def parse_size(value: Any) -> int:
+    """'512M', '2G', '1.5GiB' or a byte count -> bytes. Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, (int, float)):
+        return int(value)
+    match = _SIZE.match(str(value).strip())
+    if not match:
+        raise ValueError(f"not a size: {value!r} (use e.g. 512M or 2G)")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[unit.upper()])
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource policy of one role: what a launch gets by default and at most."""
+
+    cpu_default: float = 1.0
+    cpu_max: float = 2.0
+    cpu_guarantee: float = 0.0
+    mem_default: int = 1024**3
+    mem_max: int = 2 * 1024**3
+    mem_guarantee: int = 0
+
+
+@dataclass(frozen=True)
+class RolePolicy:
+    """What a role's servers run: the default image, the extra images allowed, limits."""
+
+    image: str
+    allowed_images: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    interface: str = "lab"
+
+    def may_use(self, image: str) -> bool:
+        return image == self.image or image in self.allowed_images
+
+
+@dataclass(frozen=True)
+class LTI13Platform:
+    """One LTI 1.3 platform (an LMS installation) registered with this tool."""
+
+    issuer: str
+    client_ids: tuple[str, ...]
+    deployment_ids: tuple[str, ...]
+    authorize_url: str
+    jwks_url: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Culler:
+    timeout: int = 3600
+    interval: int = 300
+    max_age: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.timeout > 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything deployment-specific, validated. Built by load_settings()."""
+
+    public_url: str
+    crypt_key: str
+    proxy_token: str
+    api_token: str
+    db_url: str
+    lti11_consumers: Mapping[str, str]
+    lti13_platforms: tuple[LTI13Platform, ...]
+    lti13_key_file: str
+    roles: Mapping[str, RolePolicy]
+    grader_image: str = "coursehub/grader:latest"
+    lti11_username_key: str = "user_id"
+    lti13_username_key: str = "sub"
+    admin_users: tuple[str, ...] = ()
+    lms_admins_are_hub_admins: bool = False
+    dev_platform: bool = False
+    frame_ancestors: tuple[str, ...] = ()
+    culler: Culler = field(default_factory=Culler)
+    concurrent_spawn_limit: int = 100
+    start_timeout: int = 120
+    network: str = "coursehub"
+    data_volume: str = "coursehub-data"
+    data_root: str = "/srv/coursehub/data"
+    stack: str = "coursehub"
+    hub_connect_host: str = "hub"
+    proxy_api_url: str = "http://proxy:8001"
+    exchange_root: str = "/srv/nbgrader/exchange"
+    volume_mount_root: str = "/home/jovyan/volumes"
+    course_id_source: str = "label"
+
+    def role_policy(self, role: str) -> RolePolicy:
+        return self.roles[role]
+
+
+DEFAULT_ROLE_IMAGES = {
+    "student": "coursehub/student",
+    "instructor": "coursehub/instructor",
+    "ta": "coursehub/instructor",
+}
+
+
+class _Reader:
+    """Collects problems while reading nested mappings, so all are reported at once."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def section(self, data: Mapping[str, Any], key: str, allowed: set[str]) -> Mapping[str, Any]:
+        value = data.get(key) or {}
+        if not isinstance(value, Mapping):
+            self.problems.append(f"{key}: must be a mapping, got {type(value).__name__}")
+            return {}
+        for unknown in sorted(set(value) - allowed):
+            self.problems.append(
+                f"{key}.{unknown}: unknown key (allowed: {', '.join(sorted(allowed))})"
+            )
+        return value
+
+    def typed(self, data: Mapping[str, Any], path: str, key: str, kind: type, default: Any):
+        value = data.get(key, default)
+        if value is None:
+            return default
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            self.problems.append(f"{path}.{key}: must be {kind.__name__}, got {value!r}")
+            return default
+        return value
+
+    def strings(self, data: Mapping[str, Any], path: str, key: str) -> tuple[str, ...]:
+        value = data.get(key) or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+            self.problems.append(f"{path}.{key}: must be a list of strings")
+            return ()
+        return tuple(str(v) for v in value)
+
+    def size(self, data: Mapping[str, Any], path: str, key: str, default: int) -> int:
+        if data.get(key) is None:
+            return default
+        try:
+            return parse_size(data[key])
+        except ValueError as error:
+            self.problems.append(f"{path}.{key}: {error}")
+            return default
+
+
+def _read_limits(reader: _Reader, data: Mapping[str, Any], path: str) -> Limits:
+    base = Limits()
+    limits = Limits(
+        cpu_default=reader.typed(data, path, "cpu", float, base.cpu_default),
+        cpu_max=reader.typed(data, path, "cpu_max", float, base.cpu_max),
+        cpu_guarantee=reader.typed(data, path, "cpu_guarantee", float, base.cpu_guarantee),
+        mem_default=reader.size(data, path, "mem", base.mem_default),
+        mem_max=reader.size(data, path, "mem_max", base.mem_max),
+        mem_guarantee=reader.size(data, path, "mem_guarantee", base.mem_guarantee),
+    )
+    if not 0 < limits.cpu_default <= limits.cpu_max:
+        reader.problems.append(f"{path}.cpu: must be > 0 and <= cpu_max ({limits.cpu_max})")
+    if not 0 <= limits.cpu_guarantee <= limits.cpu_default:
+        reader.problems.append(f"{path}.cpu_guarantee: must be between 0 and cpu")
+    if not 0 < limits.mem_default <= limits.mem_max:
+        reader.problems.append(f"{path}.mem: must be > 0 and <= mem_max")
+    if not 0 <= limits.mem_guarantee <= limits.mem_default:
+        reader.problems.append(f"{path}.mem_guarantee: must be between 0 and mem")
+    return limits
+
+
+_ROLE_KEYS = {
+    "image", "allowed_images", "interface",
+    "cpu", "cpu_max", "cpu_guarantee", "mem", "mem_max", "mem_guarantee",
+}
+
+
+def _read_roles(reader: _Reader, data: Mapping[str, Any], image_tag: str) -> dict[str, RolePolicy]:
+    section = reader.section(data, "roles", set(ROLES))
+    roles: dict[str, RolePolicy] = {}
+    for role in ROLES:
+        raw = section.get(role)
+        if raw is None and role == "ta":
+            raw = section.get("instructor") or {}
+        raw = raw or {}
+        path = f"roles.{role}"
+        if not isinstance(raw, Mapping):
+            reader.problems.append(f"{path}: must be a mapping")
+            raw = {}
+        for unknown in sorted(set(raw) - _ROLE_KEYS):
+            reader.problems.append(f"{path}.{unknown}: unknown key")
+        image = reader.typed(raw, path, "image", str, f"{DEFAULT_ROLE_IMAGES[role]}:{image_tag}")
+        interface = reader.typed(raw, path, "interface", str, "lab")
+        if interface not in ("lab", "notebook"):
+            reader.problems.append(f"{path}.interface: must be 'lab' or 'notebook'")
+        roles[role] = RolePolicy(
+            image=image,
+            allowed_images=reader.strings(raw, path, "allowed_images"),
+            limits=_read_limits(reader, raw, path),
+            interface=interface,
+        )
+    return roles
+
+
+def _read_platforms(reader: _Reader, lti13: Mapping[str, Any]) -> tuple[LTI13Platform, ...]:
+    raw = lti13.get("platforms") or []
+    if not isinstance(raw, list):
+        reader.problems.append("lti13.platforms: must be a list")
+        return ()
+    platforms = []
+    keys = {"name", "issuer", "client_ids", "deployment_ids", "authorize_url", "jwks_url"}
+    for index, item in enumerate(raw):
+        path = f"lti13.platforms[{index}]"
+        if not isinstance(item, Mapping):
+            reader.problems.append(f"{path}: must be a mapping")
+            continue
+        for unknown in sorted(set(item) - keys):
+            reader.problems.append(f"{path}.{unknown}: unknown key")
+        for required in ("issuer", "client_ids", "deployment_ids", "authorize_url", "jwks_url"):
+            if not item.get(required):
+                reader.problems.append(f"{path}.{required}: required")
+        for url_key in ("authorize_url", "jwks_url"):
+            url = str(item.get(url_key) or "")
+            if url and not url.startswith(("https://", "http://")):
+                reader.problems.append(f"{path}.{url_key}: must be an http(s) URL")
+        platforms.append(
+            LTI13Platform(
+                issuer=str(item.get("issuer") or ""),
+                client_ids=reader.strings(item, path, "client_ids"),
+                deployment_ids=reader.strings(item, path, "deployment_ids"),
+                authorize_url=str(item.get("authorize_url") or ""),
+                jwks_url=str(item.get("jwks_url") or ""),
+                name=str(item.get("name") or item.get("issuer") or ""),
+            )
+        )
+    issuers = [p.issuer for p in platforms]
+    for issuer in sorted({i for i in issuers if issuers.count(i) > 1}):
+        reader.problems.append(f"lti13.platforms: issuer {issuer} is listed twice")
+    return tuple(platforms)
+
+
+def _parse_consumers(reader: _Reader, value: str) -> dict[str, str]:
+    consumers: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        key, sep, secret = pair.partition(":")
+        if not sep or not key or not secret:
+            reader.problems.append(
+                "COURSEHUB_LTI11_CONSUMERS: each entry must be key:secret, comma-separated"
+            )
+            continue
+        if secret == PLACEHOLDER or len(secret) < 16:
+            reader.problems.append(
+                f"COURSEHUB_LTI11_CONSUMERS: the secret of key {key!r} is a placeholder or "
+                "shorter than 16 characters"
+            )
+        consumers[key] = secret
+    return consumers
+
+
+SECRET_ENV = {
+    "JUPYTERHUB_CRYPT_KEY": "hub crypt key (openssl rand -hex 32)",
+    "CONFIGPROXY_AUTH_TOKEN": "proxy API token",
+    "COURSEHUB_API_TOKEN": "coursehub service token",
+    "POSTGRES_PASSWORD": "Postgres password",
+}
+SETTINGS_KEYS = {"hub", "lti11", "lti13", "roles", "grader", "culler", "framing", "spawn", "courses"}
+
+
+def load_settings(env: Mapping[str, str] | None = None, settings_text: str | None = None) -> Settings:
+    """Builds Settings from the environment and the YAML settings file.
+
+    ``env`` defaults to os.environ and ``settings_text`` to the file named by
+    COURSEHUB_SETTINGS; both are parameters so that tests pass data in directly.
+    """
+    env = os.environ if env is None else env
+    reader = _Reader()
+    for name, what in SECRET_ENV.items():
+        value = env.get(name, "")
+        if not value or value == PLACEHOLDER:
+            reader.problems.append(f"{name}: missing or placeholder ({what}); run `make secrets`")
+
+    if settings_text is None:
+        path = Path(env.get("COURSEHUB_SETTINGS", "/srv/coursehub/settings.yaml"))
+        try:
+            settings_text = path.read_text()
+        except OSError as error:
+            reader.problems.append(f"COURSEHUB_SETTINGS: cannot read {path}: {error.strerror}")
+            settings_text = ""
+    try:
+        data = yaml.safe_load(settings_text) or {}
+    except yaml.YAMLError as error:
+        raise SettingsError([f"settings file is not valid YAML: {error}"]) from None
+    if not isinstance(data, Mapping):
+        raise SettingsError(["settings file: the top level must be a mapping"])
+    for unknown in sorted(set(data) - SETTINGS_KEYS):
+        reader.problems.append(
+            f"{unknown}: unknown key (allowed: {', '.join(sorted(SETTINGS_KEYS))})"
+        )
+
+    hub = reader.section(data, "hub", {"admin_users", "lms_admins_are_hub_admins", "public_url"})
+    lti11 = reader.section(data, "lti11", {"username_key"})
+    lti13 = reader.section(data, "lti13", {"username_key", "platforms", "dev_platform"})
+    grader = reader.section(data, "grader", {"image"})
+    culler = reader.section(data, "culler", {"timeout", "interval", "max_age"})
+    framing = reader.section(data, "framing", {"allowed_origins"})
+    spawn = reader.section(data, "spawn", {"concurrent_limit", "start_timeout"})
+    courses = reader.section(data, "courses", {"id_source"})
+
+    image_tag = env.get("COURSEHUB_IMAGE_TAG", "latest")
+    public_url = env.get("COURSEHUB_PUBLIC_URL") or reader.typed(hub, "hub", "public_url", str, "")
+    if public_url and not re.match(r"^https?://[^/]+/?$", public_url):
+        reader.problems.append(
+            "hub.public_url / COURSEHUB_PUBLIC_URL: must be scheme://host[:port] with no path"
+        )
+    origins = reader.strings(framing, "framing", "allowed_origins")
+    for origin in origins:
+        if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?$", origin):
+            reader.problems.append(f"framing.allowed_origins: {origin!r} is not an origin")
+    id_source = reader.typed(courses, "courses", "id_source", str, "label")
+    if id_source not in ("label", "id"):
+        reader.problems.append("courses.id_source: must be 'label' or 'id'")
+    culler_settings = Culler(
+        timeout=reader.typed(culler, "culler", "timeout", int, 3600),
+        interval=reader.typed(culler, "culler", "interval", int, 300),
+        max_age=reader.typed(culler, "culler", "max_age", int, 0),
+    )
+    if min(culler_settings.timeout, culler_settings.interval, culler_settings.max_age) < 0:
+        reader.problems.append("culler: timeout, interval and max_age must be >= 0")
+    if culler_settings.enabled and culler_settings.interval <= 0:
+        reader.problems.append("culler.interval: must be > 0 when culling is on")
+
+    pg = {k: env.get(k, "") for k in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")}
+    db_url = "postgresql://{user}:{pw}@{host}:5432/{db}".format(
+        user=pg["POSTGRES_USER"] or "coursehub",
+        pw=pg["POSTGRES_PASSWORD"],
+        host=env.get("POSTGRES_HOST", "postgres"),
+        db=pg["POSTGRES_DB"] or "jupyterhub",
+    )
+    settings = Settings(
+        public_url=public_url.rstrip("/"),
+        crypt_key=env.get("JUPYTERHUB_CRYPT_KEY", ""),
+        proxy_token=env.get("CONFIGPROXY_AUTH_TOKEN", ""),
+        api_token=env.get("COURSEHUB_API_TOKEN", ""),
+        db_url=env.get("COURSEHUB_DB_URL") or db_url,
+        lti11_consumers=_parse_consumers(reader, env.get("COURSEHUB_LTI11_CONSUMERS", "")),
+        lti13_platforms=_read_platforms(reader, lti13),
+        lti13_key_file=env.get("COURSEHUB_LTI13_KEY_FILE", "/srv/coursehub/secrets/lti13_key.pem"),
+        roles=_read_roles(reader, data, image_tag),
+        grader_image=reader.typed(grader, "grader", "image", str, f"coursehub/grader:{image_tag}"),
+        lti11_username_key=reader.typed(lti11, "lti11", "username_key", str, "user_id"),
+        lti13_username_key=reader.typed(lti13, "lti13", "username_key", str, "sub"),
+        admin_users=reader.strings(hub, "hub", "admin_users"),
+        lms_admins_are_hub_admins=reader.typed(hub, "hub", "lms_admins_are_hub_admins", bool, False),
+        dev_platform=reader.typed(lti13, "lti13", "dev_platform", bool, False),
+        frame_ancestors=origins,
+        culler=culler_settings,
+        concurrent_spawn_limit=reader.typed(spawn, "spawn", "concurrent_limit", int, 100),
+        start_timeout=reader.typed(spawn, "spawn", "start_timeout", int, 120),
+        network=env.get("COURSEHUB_NETWORK", "coursehub"),
+        data_volume=env.get("COURSEHUB_DATA_VOLUME", "coursehub-data"),
+        stack=env.get("COURSEHUB_STACK", "coursehub"),
+        course_id_source=id_source,
+    )
+    if reader.problems:
+        raise SettingsError(reader.problems)
+    return settings
