@@ -1,0 +1,70 @@
+# coursehub: `make up` runs the stack, `make test` proves it. `make` alone lists the targets.
+SHELL := /bin/bash
+COMPOSE := scripts/compose.sh
+VENV := .venv
+PY := $(VENV)/bin/python
+export COURSEHUB_IMAGE_TAG ?= $(shell cat VERSION)
+
+.DEFAULT_GOAL := help
+.PHONY: help up down build secrets logs ps lti-config params status test test-unit \
+        test-integration test-e2e bench clean backup restore upgrade
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+up: ## build what is missing, start proxy + postgres + hub, wait for health, print LMS values
+	@scripts/up.sh
+
+down: ## stop the stack and remove its containers (user servers and graders too); data stays
+	@scripts/down.sh
+
+build: ## (re)build every image
+	@scripts/build-images.sh
+
+secrets: ## write env/coursehub.env, settings.yaml and keys if missing (never overwrites)
+	@scripts/secrets.sh
+
+logs: ## follow the logs of proxy, hub and postgres
+	@$(COMPOSE) logs -f --tail 100
+
+ps: ## show the stack's containers and their health
+	@$(COMPOSE) ps
+
+lti-config: ## print what to paste into the LMS (LTI 1.1 and 1.3)
+	@$(COMPOSE) exec -T hub coursehub lti-config
+
+params: ## print the LTI custom parameter reference
+	@$(COMPOSE) exec -T hub coursehub params
+
+status: ## courses, graders and running servers
+	@$(COMPOSE) exec -T hub coursehub status
+
+$(VENV)/.done: tests/requirements.txt hub/pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r tests/requirements.txt
+	$(VENV)/bin/pip install -q --no-deps -e hub
+	touch $@
+
+test: $(VENV)/.done ## unit tests, then the docker compose integration and browser tests
+	@scripts/test.sh
+
+test-unit: $(VENV)/.done ## unit tests only (no Docker, seconds)
+	$(PY) -m pytest tests/unit -q
+
+test-integration: $(VENV)/.done ## integration tests against an isolated compose project
+	$(PY) -m pytest tests/integration -v
+
+bench: $(VENV)/.done ## benchmarks, each figure beside its baseline measured in the same run
+	$(PY) -m bench
+
+backup: ## write backups/coursehub-<time>.tar.gz (database, homes, courses, exchange, settings)
+	@scripts/backup.sh
+
+restore: ## restore FILE=backups/coursehub-<time>.tar.gz onto this host
+	@scripts/restore.sh "$(FILE)"
+
+upgrade: ## rebuild images and upgrade the hub database, keeping all data
+	@scripts/upgrade.sh
+
+clean: ## remove the stack AND its volumes (asks first)
+	@scripts/clean.sh

@@ -1,0 +1,119 @@
+"""Turns validated Settings into JupyterHub traits on a traitlets Config; sets, never reads env."""
+
+from __future__ import annotations
+
+import json
+
+from .settings import Settings
+
+HUB_API_INTERNAL = "http://127.0.0.1:8081/hub/api"
+
+# Scopes a course server's own token needs: nbgrader's JupyterHubAuthPlugin reads the
+# user's groups, and the course list finds formgraders through the services API.
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    "read:users:groups!user",
+    "list:services",
+    "read:services",
+]
+
+# The `coursehub` service is the CLI's and the provisioning code's way into the hub API.
+COURSEHUB_SERVICE_SCOPES = [
+    "admin:users",
+    "admin:servers",
+    "admin:groups",
+    "admin:services",
+    "list:services",
+    "read:services",
+    "access:servers",
+    "tokens",
+    "read:roles",
+]
+
+
+def frame_ancestors(settings: Settings) -> str:
+    """CSP frame-ancestors value: the hub itself plus the LMS origins allowed to frame it."""
+    return " ".join(["'self'", *settings.frame_ancestors])
+
+
+def apply_hub(c, settings: Settings) -> None:
+    """The hub process: database, external proxy, networking, cookies and framing."""
+    c.JupyterHub.db_url = settings.db_url
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    c.JupyterHub.hub_port = 8081
+    c.JupyterHub.hub_connect_ip = settings.hub_connect_host
+    if settings.public_url:
+        c.JupyterHub.public_url = settings.public_url + "/"
+    # The proxy is its own container, so a hub restart drops no route and no session.
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.api_url = settings.proxy_api_url
+    c.ConfigurableHTTPProxy.auth_token = settings.proxy_token
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.cleanup_proxy = False
+    c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
+    c.JupyterHub.allow_named_servers = True
+    # One server per course; the course id is the server's name (DESIGN 3.6).
+    c.JupyterHub.named_server_limit_per_user = 0
+    c.JupyterHub.default_url = "/hub/home"
+    c.JupyterHub.redirect_to_server = False
+    headers = {"Content-Security-Policy": f"frame-ancestors {frame_ancestors(settings)}"}
+    tornado_settings = {"headers": headers}
+    if settings.public_url.startswith("https://"):
+        # Inside an LMS iframe the session cookies are third-party: SameSite=None needs Secure.
+        tornado_settings["cookie_options"] = {"samesite": "None", "secure": True}
+    c.JupyterHub.tornado_settings = tornado_settings
+    c.JupyterHub.services = [
+        {"name": "coursehub", "api_token": settings.api_token},
+    ]
+    c.JupyterHub.load_roles = [
+        {
+            "name": "coursehub",
+            "description": "The coursehub CLI and course provisioning",
+            "scopes": COURSEHUB_SERVICE_SCOPES,
+            "services": ["coursehub"],
+        },
+        {
+            "name": "server",
+            "description": "Course servers: nbgrader needs the user's groups and the services list",
+            "scopes": SERVER_TOKEN_SCOPES,
+        },
+    ]
+    c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
+    if settings.admin_users:
+        c.Authenticator.admin_users = set(settings.admin_users)
+
+
+def apply_spawner(c, settings: Settings) -> None:
+    """User servers: DockerSpawner subclass applying the spawn plan."""
+    c.JupyterHub.spawner_class = "coursehub.spawner.CoursehubSpawner"
+    c.CoursehubSpawner.settings = settings
+    c.DockerSpawner.network_name = settings.network
+    c.DockerSpawner.use_internal_ip = True
+    # Containers are disposable: state lives in bind-mounted folders of the data volume,
+    # and a relaunch must never resume a container built from an older plan.
+    c.DockerSpawner.remove = True
+    c.DockerSpawner.prefix = settings.stack
+    c.DockerSpawner.pull_policy = "ifnotpresent"
+    c.DockerSpawner.image = settings.roles["student"].image
+    c.Spawner.start_timeout = settings.start_timeout
+    c.Spawner.http_timeout = 60
+    c.Spawner.environment = {
+        "COURSEHUB_FRAME_ANCESTORS": frame_ancestors(settings),
+    }
+
+
+def apply_all(c, settings: Settings) -> None:
+    """Everything coursehub sets; jupyterhub_config.py calls only this."""
+    from .lti import lti_traits
+
+    apply_hub(c, settings)
+    apply_spawner(c, settings)
+    for dotted, value in lti_traits(settings).items():
+        section, name = dotted.rsplit(".", 1)
+        setattr(c[section], name, value)
+
+
+def describe(c) -> str:
+    """The configuration as JSON, for `coursehub check-settings --show` and tests."""
+    return json.dumps({k: dict(v) for k, v in c.items()}, default=str, indent=1)

@@ -1,0 +1,52 @@
+"""Hub pages of coursehub: where an LTI launch lands to open (or restart) its course server."""
+
+from __future__ import annotations
+
+import time
+
+from jupyterhub.handlers import BaseHandler
+from jupyterhub.utils import url_path_join
+from tornado import web
+
+from .spawner import launch_for, plan_for
+
+
+class OpenCourseHandler(BaseHandler):
+    """GET /hub/coursehub/open/{course}: validates the launch's plan, restarts a server whose
+    plan changed since it started (never silently reuses a stale one), then spawns or enters it.
+    """
+
+    def initialize(self, coursehub_settings):
+        self.coursehub_settings = coursehub_settings
+
+    async def get(self, course: str):
+        started = time.perf_counter()
+        user = self.current_user
+        if user is None:
+            raise web.HTTPError(
+                403, "You are not logged in to coursehub: open the course from your LMS."
+            )
+        launch = launch_for(await user.get_auth_state(), course)
+        try:
+            plan = await plan_for(self.coursehub_settings, launch)
+        except web.HTTPError as error:
+            self.log.warning(
+                "coursehub.launch refused user=%s course=%s role=%s reason=%r",
+                user.name, course, launch.role, error.log_message,
+            )
+            raise
+        spawner = user.get_spawner(course, replace_failed=True)
+        decision = "spawn"
+        if spawner.active and spawner.plan_fingerprint != plan.fingerprint():
+            decision = "restart"
+            await user.stop(course)
+        elif spawner.ready:
+            decision = "reuse"
+        self.log.info(
+            "coursehub.launch user=%s course=%s role=%s decision=%s image=%s seconds=%.3f",
+            user.name, course, launch.role, decision, plan.image, time.perf_counter() - started,
+        )
+        if decision == "reuse":
+            self.redirect(url_path_join(user.server_url(course), plan.default_url))
+        else:
+            self.redirect(url_path_join(self.hub.base_url, "spawn", user.escaped_name, course))

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds every coursehub image, parents first. Docker's layer cache makes an unchanged
+# image a no-op, so `make up` can call this every time and never runs stale code.
+#   BASE_IMAGE       upstream base (default debian:bookworm-slim); when it cannot be had,
+#                    a local bookworm base is built once with debootstrap (scripts/build-base.sh)
+#   EXTRA_CA_CERTS   a PEM bundle of extra CAs to trust during builds and at run time
+#                    (TLS-inspecting networks); default: the host's own bundle, if any
+#   IMAGES           which images (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
+BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
+IMAGES="${IMAGES:-python proxy postgres hub notebook student instructor grader}"
+BUILD_NETWORK="${BUILD_NETWORK:-host}"
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if ! docker info >/dev/null 2>&1; then
+    echo "error: no Docker engine answers (is dockerd running, and may this user use it?)" >&2
+    exit 1
+fi
+
+# The base: upstream when present or pullable, otherwise our local debootstrap import.
+if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    if timeout 60 docker pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
+        step "pulled $BASE_IMAGE"
+    else
+        step "$BASE_IMAGE cannot be pulled here; using a local Debian bookworm base"
+        BASE_IMAGE=coursehub/base:bookworm
+        scripts/build-base.sh "$BASE_IMAGE"
+    fi
+fi
+
+mkdir -p build/ca
+rm -f build/ca/*.crt
+CA="${EXTRA_CA_CERTS-/etc/ssl/certs/ca-certificates.crt}"
+if [ -n "$CA" ] && [ -s "$CA" ]; then
+    cp "$CA" build/ca/extra.crt
+    step "trusting the extra CA bundle $CA"
+fi
+
+build() { # name, build-args...
+    local name="$1"; shift
+    local started=$SECONDS
+    step "image coursehub/$name:$TAG"
+    if ! docker build --network "$BUILD_NETWORK" -q -f "images/$name/Dockerfile" \
+        -t "coursehub/$name:$TAG" "$@" . >"build/$name.log" 2>&1; then
+        tail -n 30 "build/$name.log" >&2
+        echo "error: building coursehub/$name failed; full log in build/$name.log" >&2
+        exit 1
+    fi
+    echo "    done in $((SECONDS - started)) s"
+}
+
+for image in $IMAGES; do
+    case "$image" in
+        python|proxy|postgres) build "$image" --build-arg "BASE_IMAGE=$BASE_IMAGE" ;;
+        hub|notebook) build "$image" --build-arg "PYTHON_IMAGE=coursehub/python:$TAG" ;;
+        student|instructor|grader) build "$image" --build-arg "NOTEBOOK_IMAGE=coursehub/notebook:$TAG" ;;
+        *) echo "error: unknown image $image" >&2; exit 2 ;;
+    esac
+done

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `make up`: secrets, images, settings check, start, wait for health, print how to connect.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export COURSEHUB_IMAGE_TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
+export COURSEHUB_ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
+export COURSEHUB_SETTINGS_FILE="${COURSEHUB_SETTINGS_FILE:-settings.yaml}"
+export COURSEHUB_STACK="${COURSEHUB_STACK:-coursehub}"
+started=$SECONDS
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+docker info >/dev/null 2>&1 || fail "no Docker engine answers. Start dockerd (systemctl start docker) or check that this user may use /var/run/docker.sock."
+
+step "secrets and settings"
+scripts/secrets.sh
+set -a; . "$COURSEHUB_ENV_FILE"; set +a
+PORT="${COURSEHUB_PORT:-8000}"
+[[ "$PORT" =~ ^[0-9]+$ ]] || fail "COURSEHUB_PORT in $COURSEHUB_ENV_FILE must be a port number, not '$PORT'"
+
+step "images (cached layers are reused)"
+scripts/build-images.sh
+
+step "checking $COURSEHUB_ENV_FILE and $COURSEHUB_SETTINGS_FILE"
+docker run --rm --network none --env-file "$COURSEHUB_ENV_FILE" \
+    -e COURSEHUB_SETTINGS=/srv/coursehub/settings.yaml \
+    -v "$(realpath "$COURSEHUB_SETTINGS_FILE")":/srv/coursehub/settings.yaml:ro \
+    "coursehub/hub:$COURSEHUB_IMAGE_TAG" coursehub check-settings \
+    || fail "fix the settings named above, then run make up again"
+
+# The port must be free, unless it is our own proxy that already holds it.
+if ! scripts/compose.sh ps -q proxy 2>/dev/null | grep -q . \
+   && python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)) != 0)"; then
+    fail "port $PORT is already in use. Stop what uses it, or set COURSEHUB_PORT in $COURSEHUB_ENV_FILE."
+fi
+
+step "starting proxy, postgres and hub"
+scripts/compose.sh up -d --remove-orphans
+
+step "waiting for the hub through the proxy on port $PORT"
+deadline=$((SECONDS + ${COURSEHUB_UP_TIMEOUT:-180}))
+until python3 - "$PORT" <<'PY'
+import sys, ssl, urllib.request
+ctx = ssl._create_unverified_context()  # health probe only: the cert may be self-signed
+for scheme in ("http", "https"):
+    try:
+        urllib.request.urlopen(f"{scheme}://127.0.0.1:{sys.argv[1]}/hub/health", timeout=3, context=ctx)
+        sys.exit(0)
+    except Exception:
+        pass
+sys.exit(1)
+PY
+do
+    if [ $SECONDS -ge $deadline ]; then
+        scripts/compose.sh ps
+        scripts/compose.sh logs --tail 40
+        fail "the hub did not become healthy in time; the logs above say why"
+    fi
+    sleep 2
+done
+step "coursehub is up in $((SECONDS - started)) s"
+scripts/compose.sh exec -T hub coursehub lti-config || true
+echo
+echo "Next: paste the values above into your LMS; 'make logs' follows the logs, 'make down' stops."
