@@ -11,6 +11,7 @@ from tornado import web
 from traitlets import Any, Unicode
 
 from . import runtime
+from .courses import grader_name
 from .launch import Launch
 from .params import ParamError, validate_params
 from .policy import Ids, SpawnPlan, plan_spawn
@@ -45,14 +46,14 @@ async def ids_for(settings: Settings, launch: Launch) -> Ids:
     return Ids(uid=uid, gid=uid, course_gid=course_gid)
 
 
-async def plan_for(settings: Settings, launch: Launch) -> SpawnPlan:
+async def plan_for(settings: Settings, launch: Launch, ids: Ids | None = None) -> SpawnPlan:
     """Validates the launch's custom parameters and plans its server; HTTP 400 on bad input."""
     policy = settings.role_policy(launch.role)
     try:
         params = validate_params(launch.custom, launch.role, policy)
     except ParamError as error:
         raise web.HTTPError(400, f"The LMS link's custom parameter is invalid: {error}") from None
-    return plan_spawn(launch, params, settings, await ids_for(settings, launch))
+    return plan_spawn(launch, params, settings, ids or await ids_for(settings, launch))
 
 
 class CoursehubSpawner(DockerSpawner):
@@ -66,9 +67,11 @@ class CoursehubSpawner(DockerSpawner):
     async def start(self):
         started = time.perf_counter()
         launch = launch_for(await self.user.get_auth_state(), self.name)
-        plan = await plan_for(self.settings, launch)
+        ids = await ids_for(self.settings, launch)
+        plan = await plan_for(self.settings, launch, ids)
+        grader_uid = await runtime.store(self.settings).allocate_uid(grader_name(self.name))
         store = runtime.datastore(self.settings)
-        await asyncio.to_thread(self._prepare_folders, store, plan)
+        await asyncio.to_thread(self._prepare_folders, store, plan, grader_uid, ids.course_gid)
         self.apply_plan(plan, store)
         result = await super().start()
         self.log.info(
@@ -79,11 +82,18 @@ class CoursehubSpawner(DockerSpawner):
         return result
 
     @staticmethod
-    def _prepare_folders(store, plan: SpawnPlan) -> None:
+    def _prepare_folders(store, plan: SpawnPlan, grader_uid: int, course_gid: int) -> None:
         # Created here with the right owner and mode: Docker would create missing bind
-        # sources as root, which the unprivileged server could not write.
+        # sources as root, which the unprivileged server could not write. The course's
+        # exchange keeps nbgrader's modes (datastore.EXCHANGE_MODES); folders the plan leaves
+        # without an owner belong to the course: its grader and course group.
+        store.ensure_course(plan.server_name, grader_uid, course_gid)
         for mount in plan.mounts:
-            store.ensure_dir(mount.source, mount.owner_uid, mount.owner_gid, mount.mode)
+            if mount.source.startswith("exchange/"):
+                continue
+            uid = grader_uid if mount.owner_uid is None else mount.owner_uid
+            gid = course_gid if mount.owner_gid is None else mount.owner_gid
+            store.ensure_dir(mount.source, uid, gid, mount.mode)
 
     def apply_plan(self, plan: SpawnPlan, store) -> None:
         """Sets DockerSpawner's traits from the plan (no decisions here)."""

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 STACK = os.environ.get("COURSEHUB_TEST_STACK", "coursehub-test")
 PORT = int(os.environ.get("COURSEHUB_TEST_PORT", "18000"))
-WORK = ROOT / "build" / "test-stack"
+WORK = ROOT / "build" / STACK
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "condition", logs=None):
@@ -101,6 +102,20 @@ class Stack:
         ]})
         assert found, f"no running {service} container in {self.name}"
         return found[0]
+
+    def find_container(self, user: str, course: str):
+        """The container the hub made for `user`'s server of `course`, or None."""
+        import docker
+
+        found = docker.from_env().containers.list(all=True, filters={"label": [
+            f"coursehub.stack={self.name}", f"coursehub.user={user}", f"coursehub.course={course}",
+        ]})
+        return found[0] if found else None
+
+    def container_of(self, user: str, course: str):
+        container = self.find_container(user, course)
+        assert container is not None, f"no container for {user}/{course}"
+        return container
 
 
 def read_env(path: Path) -> dict:
@@ -180,3 +195,35 @@ def pytest_runtest_makereport(item, call):
         stack = item.funcargs["stack"]
         report.sections.append(("compose ps", stack.compose("ps", check=False).stdout))
         report.sections.append(("compose logs", stack.logs(tail=120)))
+
+
+def consumer(stack: Stack) -> tuple[str, str]:
+    key, _, secret = stack.env["COURSEHUB_LTI11_CONSUMERS"].split(",")[0].partition(":")
+    return key, secret
+
+
+def lti11_login(stack: Stack, follow: bool = False, **spec) -> tuple[requests.Session, requests.Response]:
+    """A signed LTI 1.1 launch as an LMS would post it; returns the browser session and the
+    hub's answer (the redirect to coursehub/open/{course} when it succeeded)."""
+    from coursehub.launcher import LaunchSpec, lti11_launch
+
+    key, secret = consumer(stack)
+    url, fields = lti11_launch(stack.url, LaunchSpec(**spec), key, secret)
+    session = requests.Session()
+    response = session.post(url, data=fields, allow_redirects=follow, timeout=60)
+    return session, response
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def launched_student(stack):
+    """A fresh student who launched a fresh course through LTI 1.1 (logged in, not spawned)."""
+    user, label = unique("stu"), unique("c")
+    session, response = lti11_login(stack, user=user, role="student", course=label)
+    assert response.status_code == 302, response.text[:500]
+    course = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    name = session.get(f"{stack.url}/hub/api/user", timeout=10).json()["name"]
+    return {"user": name, "course": course, "session": session}
