@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 UID_START = 20000
 # How long an LTI 1.1 nonce must be remembered: the OAuth timestamp window (upstream refuses
@@ -149,18 +150,22 @@ class Store:
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="coursehub-db")
         self._last_prune = 0.0
         self._created = False
+        self._create_lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
     def create_tables(self) -> None:
         """Creates the coursehub tables that are missing; leaves existing ones alone."""
         if self._created:
             return
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except (IntegrityError, OperationalError):
-            # Another process created them between the check and the CREATE.
-            metadata.create_all(self.engine, checkfirst=True)
-        self._created = True
+        with self._create_lock:
+            if self._created:
+                return
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+            except (IntegrityError, OperationalError, ProgrammingError):
+                # Another process created them between the check and the CREATE.
+                metadata.create_all(self.engine, checkfirst=True)
+            self._created = True
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -375,6 +380,7 @@ class Store:
             self._last_prune = now - self.prune_interval / 2
 
     def count_sync(self, table: Table) -> int:
+        self.create_tables()
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
 
