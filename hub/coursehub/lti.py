@@ -326,6 +326,9 @@ class LTI13LaunchCallbackHandler(LTI13CallbackHandler):
             )
         except jwt.PyJWTError as error:
             raise refuse(401, "invalid_token", f"The id_token is not acceptable: {error}.", issuer)
+        nonce = claims.get("nonce")
+        if not nonce:
+            raise refuse(400, "missing_nonce", f"The id_token carries no nonce. {restart}", issuer)
         try:
             validator.validate_id_token(claims)
             validator.validate_azp_claim(claims, set(platform.client_ids))
@@ -347,9 +350,6 @@ class LTI13LaunchCallbackHandler(LTI13CallbackHandler):
                 f"Deployment {deployment!r} of this LMS is not registered with coursehub; an "
                 "admin adds it to deployment_ids of the platform in the settings file.", issuer,
             )
-        nonce = claims.get("nonce")
-        if not nonce:
-            raise refuse(400, "missing_nonce", f"The id_token carries no nonce. {restart}", issuer)
         if nonce != row.nonce:
             raise refuse(
                 401, "nonce_mismatch",
@@ -460,6 +460,11 @@ class CoursehubAuthenticator(Authenticator):
         help="""Make users whom the LMS calls administrators hub admins. Otherwise admin comes
         only from Authenticator.admin_users.""",
     )
+    extra_handlers = List(
+        config=True,
+        help="""More hub handlers (pattern, class[, kwargs]) served under /hub/, e.g. the page
+        where a launch opens its course server (coursehub.handlers.OpenCourseHandler).""",
+    )
     course_id_source = CaselessStrEnum(
         ("label", "id"),
         "label",
@@ -549,6 +554,7 @@ class CoursehubAuthenticator(Authenticator):
             ("/lti13/oauth_callback", LTI13LaunchCallbackHandler),
             ("/lti13/jwks", ToolJWKSHandler),
         ]
+        handlers += list(self.extra_handlers)
         if self.dev_platform:
             handlers += [
                 ("/" + devplatform.AUTHORIZE_PATH, devplatform.DevAuthorizeHandler),
@@ -647,14 +653,20 @@ class CoursehubAuthenticator(Authenticator):
         launch = dataclasses.replace(launch, course_id=course_id)
         handler.coursehub_launch = launch
         name = self.normalize_username(launch.username)
+        user = handler.find_user(name)
+        # auth_state is replaced at every login; keep the latest launch of every course, since
+        # each course server is planned from the launch of its own course.
+        previous = (await user.get_auth_state() or {}) if user is not None else {}
+        launches = {**(previous.get("launches") or {}), course_id: launch.to_dict()}
         return {
             "name": name,
             "admin": self.launch_is_admin(name, launch),
-            "groups": self.merge_groups(handler.find_user(name), launch),
+            "groups": self.merge_groups(user, launch),
             "auth_state": {
                 "version": version,
                 "platform": platform,
                 "launch": launch.to_dict(),
+                "launches": launches,
                 "claims": dict(claims),
             },
         }
