@@ -52,6 +52,15 @@ class FakeHandler:
     _validate_next_url = BaseHandler._validate_next_url
 
 
+class FakeUser:
+    def __init__(self, groups, auth_state=None):
+        self.groups = [SimpleNamespace(name=g) for g in groups]
+        self._auth_state = auth_state
+
+    async def get_auth_state(self):
+        return self._auth_state
+
+
 @pytest.fixture
 def auth(tmp_path):
     a = CoursehubAuthenticator(
@@ -138,10 +147,11 @@ def test_lti11_launch_without_course_is_refused_after_signature(auth, caplog):
 def test_groups_merge_with_other_courses(auth):
     model, _ = lti11(auth, signed())
     name = model["name"]
-    user = SimpleNamespace(groups=[SimpleNamespace(name="nbgrader-cs101"), SimpleNamespace(name="formgrade-bio2")])
+    user = FakeUser(["nbgrader-cs101", "formgrade-bio2"], {"launches": {"bio2": {"role": "ta"}}})
     spec = launcher.LaunchSpec(user="alice", role="ta", course="CS101")
     model, _ = lti11(auth, signed(spec), users={name: user})
     assert model["groups"] == ["formgrade-bio2", "formgrade-cs101"]
+    assert set(model["auth_state"]["launches"]) == {"bio2", "cs101"}
 
 
 def test_admin_only_from_settings_or_allowed_lms_admins(auth):
