@@ -1,0 +1,186 @@
+"""Unit tests of coursehub.graders: names, scopes, the service spec, the container plan, the
+grader registry and roster on SQLite, and the hub roles on JupyterHub's own ORM (in memory).
+No Docker, no Postgres, no running hub."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from jupyterhub import orm, roles
+from jupyterhub.scopes import _check_scopes_exist, get_scopes_for
+from jupyterhub.services.service import Service
+from sqlalchemy import create_engine, text
+
+from coursehub import graders, runtime
+from coursehub.settings import SECRET_ENV, load_settings
+
+RECORD = graders.GraderRecord("ds101", 20010, 20011, "t" * 64, "pw")
+
+
+def make_settings(db_url="postgresql://coursehub:secret@postgres:5432/jupyterhub", public_url=""):
+    env = {name: f"fake-{name.lower()}-0123456789abcdef" for name in SECRET_ENV}
+    env["COURSEHUB_LTI11_CONSUMERS"] = "moodle:fake-secret-0123456789"
+    env["COURSEHUB_STACK"] = "ch"
+    env["COURSEHUB_NETWORK"] = "ch"
+    env["COURSEHUB_DB_URL"] = db_url
+    if public_url:
+        env["COURSEHUB_PUBLIC_URL"] = public_url
+    return load_settings(env=env, settings_text="grader: {image: coursehub/grader:9}\n")
+
+
+@pytest.fixture
+def settings():
+    return make_settings()
+
+
+def test_names():
+    assert graders.gradebook_name("data-sci-1") == "gradebook_data_sci_1"
+    assert graders.container_name(make_settings(), "ds101") == "ch-grader-ds101"
+
+
+@pytest.mark.parametrize("role", [graders.formgrader_role("a-b1"), graders.grader_service_role("a-b1")])
+def test_roles_are_valid_for_jupyterhub(role):
+    roles._validate_role_name(role["name"])
+    _check_scopes_exist(role["scopes"])
+    assert role["managed_by_auth"] is True, "config-less roles must be managed_by_auth to survive a restart"
+
+
+def test_formgrader_role_opens_only_its_service():
+    assert graders.formgrader_role("ds101")["scopes"] == ["access:services!service=ds101"]
+
+
+def test_grader_token_touches_only_its_student_group():
+    for scope in graders.grader_service_role("ds101")["scopes"]:
+        assert scope.endswith("!group=nbgrader-ds101")
+
+
+def test_service_spec_keys_are_service_traits(settings):
+    spec = graders.service_spec(settings, "ds101", "tok")
+    traits = Service.class_traits(input=True)
+    assert set(spec) <= set(traits), set(spec) - set(traits)
+    assert spec["url"] == "http://ch-grader-ds101:8888"
+    assert spec["oauth_client_id"] == "service-ds101"
+    assert spec["oauth_no_confirm"] is True
+
+
+def test_gradebook_url_is_the_courses_own_database_and_role(settings):
+    url = graders.gradebook_url(settings, "ds-101", "p@ss")
+    assert url == "postgresql://gradebook_ds_101:p%40ss@postgres:5432/gradebook_ds_101"
+
+
+def test_gradebook_url_on_sqlite_lives_in_the_course_dir():
+    assert graders.gradebook_url(make_settings("sqlite:///x.db"), "ds101", "pw") == \
+        "sqlite:////srv/nbgrader/course/gradebook.db"
+
+
+def test_plan(settings):
+    plan = graders.plan_grader(settings, RECORD)
+    env = plan.environment
+    assert plan.name == "ch-grader-ds101"
+    assert plan.image == "coursehub/grader:9"
+    assert plan.user == "20010:20011"
+    assert plan.network == "ch"
+    assert plan.labels["coursehub.stack"] == "ch"
+    assert plan.labels["coursehub.grader"] == "ds101"
+    assert env["JUPYTERHUB_SERVICE_NAME"] == env["NBGRADER_COURSE_ID"] == "ds101"
+    assert env["JUPYTERHUB_SERVICE_PREFIX"] == "/services/ds101/"
+    assert env["JUPYTERHUB_CLIENT_ID"] == "service-ds101"
+    assert env["JUPYTERHUB_API_URL"] == "http://hub:8081/hub/api"
+    assert env["JUPYTERHUB_API_TOKEN"] == RECORD.api_token
+    assert env["JUPYTERHUB_USER"] == "grader-ds101"
+    # nbgrader's formgrader needs the course root inside the server root.
+    assert env["JUPYTERHUB_ROOT_DIR"] == env["NBGRADER_COURSE_ROOT"] == "/srv/nbgrader/course"
+    assert env["NBGRADER_DB_URL"].startswith("postgresql://gradebook_ds101:pw@")
+    assert "JUPYTERHUB_COOKIE_OPTIONS" not in env
+    assert dict(plan.mounts) == {
+        "courses/ds101": "/srv/nbgrader/course",
+        "exchange/ds101": "/srv/nbgrader/exchange/ds101",
+        "graders/ds101": "/home/jovyan",
+    }
+
+
+def test_plan_over_https_sets_cookie_options():
+    plan = graders.plan_grader(make_settings(public_url="https://hub.example.edu"), RECORD)
+    assert '"samesite": "None"' in plan.environment["JUPYTERHUB_COOKIE_OPTIONS"]
+
+
+def test_fingerprint_follows_the_container(settings):
+    one = graders.plan_grader(settings, RECORD)
+    assert one.labels["coursehub.fingerprint"] == graders.plan_grader(settings, RECORD).labels["coursehub.fingerprint"]
+    other = graders.plan_grader(settings, graders.GraderRecord("ds101", 20010, 20011, "u" * 64, "pw"))
+    assert one.labels["coursehub.fingerprint"] != other.labels["coursehub.fingerprint"]
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path):
+    settings = make_settings(f"sqlite:///{tmp_path}/hub.sqlite")
+    yield settings
+    runtime.store_for.cache_clear()
+
+
+def test_registry_allocates_once_and_ids_never_collide(sqlite_settings):
+    with ThreadPoolExecutor(8) as pool:
+        records = list(pool.map(lambda _: graders.ensure_record_sync(sqlite_settings, "ds101"), range(8)))
+    assert len(set(records)) == 1
+    record = records[0]
+    other = graders.ensure_record_sync(sqlite_settings, "ml202")
+    ids = {record.grader_uid, record.course_gid, other.grader_uid, other.course_gid}
+    assert len(ids) == 4
+    assert record.api_token != other.api_token and len(record.api_token) == 64
+    assert [r.course_id for r in graders.all_records_sync(sqlite_settings)] == ["ds101", "ml202"]
+    # The course group is the one user servers of the course get (spawner.ids_for).
+    assert runtime.store(sqlite_settings).allocate_uid_sync("course:ds101") == record.course_gid
+
+
+def test_roster_waits_for_the_schema_then_upserts(tmp_path):
+    url = f"sqlite:///{tmp_path}/gradebook.db"
+    student = {"id": "hanako-1a2b3c", "first_name": "Hanako", "last_name": "Yamada",
+               "email": "h@example.edu", "lms_user_id": "42"}
+    assert graders.upsert_student_sync(url, student) is False
+    engine = create_engine(url)
+    with engine.begin() as conn:  # nbgrader's student table, as Gradebook() creates it
+        conn.execute(text("CREATE TABLE student (id VARCHAR(128) PRIMARY KEY, first_name VARCHAR(128), "
+                          "last_name VARCHAR(128), email VARCHAR(128), lms_user_id VARCHAR(128))"))
+    assert graders.upsert_student_sync(url, student) is True
+    assert graders.upsert_student_sync(url, {**student, "last_name": "Sato", "email": ""}) is True
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, last_name, email FROM student")).all()
+    assert rows == [("hanako-1a2b3c", "Sato", None)]
+
+
+@pytest.fixture
+def hub_db():
+    db = orm.new_session_factory("sqlite://")()
+    for role in roles.get_default_roles():
+        roles.create_role(db, role)
+    yield db
+    db.close()
+
+
+def test_hub_roles_are_idempotent_and_scoped(hub_db):
+    graders.ensure_hub_roles(hub_db, "ds101")
+    graders.ensure_hub_roles(hub_db, "ds101")
+    group = orm.Group.find(hub_db, "formgrade-ds101")
+    assert [r.name for r in group.roles] == ["formgrader-ds101"]
+    assert orm.Group.find(hub_db, "nbgrader-ds101") is not None
+    assert orm.Role.find(hub_db, "formgrader-ds101").managed_by_auth
+    # A member of the group gets into this formgrader only.
+    user = orm.User(name="prof")
+    hub_db.add(user)
+    user.groups.append(group)
+    hub_db.commit()
+    scopes = get_scopes_for(user)
+    assert "access:services!service=ds101" in scopes
+    assert not any(s.startswith("access:services!service=") and s != "access:services!service=ds101"
+                   for s in scopes)
+
+
+def test_service_role_is_granted_once_the_service_exists(hub_db):
+    graders.ensure_hub_roles(hub_db, "ds101", service_name="ds101")
+    assert orm.Role.find(hub_db, "grader-ds101") is None
+    hub_db.add(orm.Service(name="ds101"))
+    hub_db.commit()
+    graders.ensure_hub_roles(hub_db, "ds101", service_name="ds101")
+    graders.ensure_hub_roles(hub_db, "ds101", service_name="ds101")
+    service = orm.Service.find(hub_db, "ds101")
+    assert [r.name for r in service.roles] == ["grader-ds101"]
