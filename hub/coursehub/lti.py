@@ -502,6 +502,7 @@ class CoursehubAuthenticator(Authenticator):
         if self.dev_platform:
             self.dev_platform_key = SigningKey.from_file(self.dev_platform_key_file)
         self._hub_prefix = "/hub/"
+        self._course_ids: dict[str, str] = {}
 
     # -- platforms and URLs -----------------------------------------------------------------
     def platforms(self) -> dict[str, LTI13Platform]:
@@ -694,9 +695,15 @@ class CoursehubAuthenticator(Authenticator):
         if len(launch.context_id) > MAX_KEY_LENGTH:
             raise self.refuse(handler, 400, "bad_launch", version, launch.platform,
                               "The LMS's course id (context_id) is longer than 255 characters.")
+        # Course ids never move once registered (they name servers, groups and services), so
+        # a process-local map saves one database round trip per launch.
+        cached = self._course_ids.get(key)
+        if cached:
+            return cached
         for _ in range(5):
             known = await self.store.course_for_context(key)
             if known is not None:
+                self._course_ids[key] = known.course_id
                 return known.course_id
             registry = await self.store.course_registry()
             course_id = resolve_course_id(
@@ -712,6 +719,7 @@ class CoursehubAuthenticator(Authenticator):
                 title=launch.context_title[:1024],
             )
             if await self.store.add_course(row):
+                self._course_ids[key] = course_id
                 self.log.info("coursehub.lti new course %s for %s (%s)", course_id, key, launch.context_title)
                 return course_id
             # Lost a race: another launch registered this context or took this id; look again.
