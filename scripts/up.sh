@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export COURSEHUB_IMAGE_TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
 export COURSEHUB_ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
-export COURSEHUB_SETTINGS_FILE="${COURSEHUB_SETTINGS_FILE:-settings.yaml}"
+export COURSEHUB_SETTINGS_FILE="${COURSEHUB_SETTINGS_FILE:-$PWD/settings.yaml}"
+export COURSEHUB_SECRETS_DIR="${COURSEHUB_SECRETS_DIR:-$PWD/env/secrets}"
 export COURSEHUB_STACK="${COURSEHUB_STACK:-coursehub}"
 started=$SECONDS
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -23,9 +24,9 @@ scripts/build-images.sh
 
 step "checking $COURSEHUB_ENV_FILE and $COURSEHUB_SETTINGS_FILE"
 docker run --rm --network none --env-file "$COURSEHUB_ENV_FILE" \
-    -e COURSEHUB_SETTINGS=/srv/coursehub/settings.yaml \
+    -e COURSEHUB_SETTINGS=/srv/coursehub/settings.yaml -e COURSEHUB_IMAGE_TAG \
     -v "$(realpath "$COURSEHUB_SETTINGS_FILE")":/srv/coursehub/settings.yaml:ro \
-    "coursehub/hub:$COURSEHUB_IMAGE_TAG" coursehub check-settings \
+    "coursehub/hub:$COURSEHUB_IMAGE_TAG" python3 -m coursehub.check \
     || fail "fix the settings named above, then run make up again"
 
 # The port must be free, unless it is our own proxy that already holds it.

@@ -103,15 +103,26 @@ def apply_spawner(c, settings: Settings) -> None:
     }
 
 
-def apply_all(c, settings: Settings) -> None:
-    """Everything coursehub sets; jupyterhub_config.py calls only this."""
+def apply_auth(c, settings: Settings) -> None:
+    """LTI logins (both versions) and the page where a launch lands."""
+    from .graders import provision_handler
+    from .handlers import OpenCourseHandler
     from .lti import lti_traits
 
-    apply_hub(c, settings)
-    apply_spawner(c, settings)
     for dotted, value in lti_traits(settings).items():
         section, name = dotted.rsplit(".", 1)
         setattr(c[section], name, value)
+    c.CoursehubAuthenticator.extra_handlers = [
+        (r"/coursehub/open/([a-z0-9-]{1,30})", OpenCourseHandler, {"coursehub_settings": settings}),
+        (r"/coursehub/api/courses/([a-z0-9-]{1,30})", provision_handler(), {"coursehub_settings": settings}),
+    ]
+
+
+def apply_all(c, settings: Settings) -> None:
+    """Everything coursehub sets; jupyterhub_config.py calls only this."""
+    apply_hub(c, settings)
+    apply_spawner(c, settings)
+    apply_auth(c, settings)
 
 
 def describe(c) -> str:

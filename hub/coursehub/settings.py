@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from . import __version__
+
 PLACEHOLDER = "changeme"
 ROLES = ("student", "instructor", "ta")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)i?B?$", re.IGNORECASE)
@@ -104,7 +106,7 @@ class Settings:
     lti13_platforms: tuple[LTI13Platform, ...]
     lti13_key_file: str
     roles: Mapping[str, RolePolicy]
-    grader_image: str = "coursehub/grader:latest"
+    grader_image: str = ""
     lti11_username_key: str = "user_id"
     lti13_username_key: str = "sub"
     admin_users: tuple[str, ...] = ()
@@ -296,6 +298,7 @@ SECRET_ENV = {
     "CONFIGPROXY_AUTH_TOKEN": "proxy API token",
     "COURSEHUB_API_TOKEN": "coursehub service token",
     "POSTGRES_PASSWORD": "Postgres password",
+    "JPY_COOKIE_SECRET": "hub cookie secret",
 }
 SETTINGS_KEYS = {"hub", "lti11", "lti13", "roles", "grader", "culler", "framing", "spawn", "courses"}
 
@@ -340,7 +343,8 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
     spawn = reader.section(data, "spawn", {"concurrent_limit", "start_timeout"})
     courses = reader.section(data, "courses", {"id_source"})
 
-    image_tag = env.get("COURSEHUB_IMAGE_TAG", "latest")
+    # Images are pinned to the release they were built for, never `latest`.
+    image_tag = env.get("COURSEHUB_IMAGE_TAG") or __version__
     public_url = env.get("COURSEHUB_PUBLIC_URL") or reader.typed(hub, "hub", "public_url", str, "")
     if public_url and not re.match(r"^https?://[^/]+/?$", public_url):
         reader.problems.append(
@@ -364,7 +368,8 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
         reader.problems.append("culler.interval: must be > 0 when culling is on")
 
     pg = {k: env.get(k, "") for k in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")}
-    db_url = "postgresql://{user}:{pw}@{host}:5432/{db}".format(
+    # psycopg2 is named explicitly: SQLAlchemy 2.1 defaults to psycopg 3, which we do not ship.
+    db_url = "postgresql+psycopg2://{user}:{pw}@{host}:5432/{db}".format(
         user=pg["POSTGRES_USER"] or "coursehub",
         pw=pg["POSTGRES_PASSWORD"],
         host=env.get("POSTGRES_HOST", "postgres"),
