@@ -60,6 +60,6 @@ do
     sleep 2
 done
 step "coursehub is up in $((SECONDS - started)) s"
-scripts/compose.sh exec -T hub coursehub lti-config || true
+scripts/compose.sh exec -T hub coursehub lti-config --url "${COURSEHUB_PUBLIC_URL:-http://$(hostname -f 2>/dev/null || hostname):$PORT}" || true
 echo
 echo "Next: paste the values above into your LMS; 'make logs' follows the logs, 'make down' stops."
