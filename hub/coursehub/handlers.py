@@ -8,6 +8,7 @@ from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from . import graders
 from .spawner import launch_for, plan_for
 
 
@@ -35,6 +36,11 @@ class OpenCourseHandler(BaseHandler):
                 user.name, course, launch.role, error.log_message,
             )
             raise
+        if launch.role == "student":
+            await graders.add_student(self.coursehub_settings, launch)
+        else:
+            # The first staff launch of a course provisions it (folders, gradebook, formgrader).
+            await graders.ensure_course(course, self.coursehub_settings, self.db)
         spawner = user.get_spawner(course, replace_failed=True)
         decision = "spawn"
         if spawner.active and spawner.plan_fingerprint != plan.fingerprint():
