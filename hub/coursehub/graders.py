@@ -21,13 +21,14 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .courses import grader_name, instructor_group, student_group
 from .policy import COURSE_ROOT
@@ -38,7 +39,8 @@ log = logging.getLogger("coursehub.graders")
 GRADER_PORT = 8888
 GRADER_HOME = "/home/jovyan"
 HUB_API_INSIDE_HUB = "http://127.0.0.1:8081/hub/api"
-# How long the hub's POST /services waits for a new grader to answer (JupyterHub polls it).
+# How long the hub's POST /services waits for a new grader to answer (JupyterHub's default
+# Service.timeout; it polls the service URL until then).
 SERVICE_TIMEOUT = 30
 
 metadata = MetaData()
@@ -113,8 +115,9 @@ def service_url(settings: Settings, course: str) -> str:
 
 
 def service_spec(settings: Settings, course: str, api_token: str) -> dict[str, Any]:
-    """Body of POST /hub/api/services/{course} (keys checked against JupyterHub 6.1.1's
-    Service traits; unknown keys raise there)."""
+    """Body of POST /hub/api/services/{course}: only the keys JupyterHub 6.1.1's REST API
+    accepts (apihandlers/base.py _service_model_types; `timeout` is config-only, so the hub
+    waits the default 30 s for a new grader)."""
     return {
         "url": service_url(settings, course),
         "api_token": api_token,
@@ -122,7 +125,6 @@ def service_spec(settings: Settings, course: str, api_token: str) -> dict[str, A
         "oauth_no_confirm": True,
         "display": False,
         "info": {"coursehub": "formgrader", "course": course},
-        "timeout": SERVICE_TIMEOUT,
     }
 
 
@@ -218,8 +220,20 @@ def _engine(settings: Settings):
     from . import runtime
 
     engine = runtime.store(settings).engine
-    metadata.create_all(engine, checkfirst=True)
+    if engine.url not in _created:
+        with _create_lock:
+            if engine.url not in _created:
+                try:
+                    metadata.create_all(engine, checkfirst=True)
+                except (OperationalError, ProgrammingError, IntegrityError):
+                    # Another process created the table between the check and the CREATE.
+                    metadata.create_all(engine, checkfirst=True)
+                _created.add(engine.url)
     return engine
+
+
+_created: set = set()
+_create_lock = threading.Lock()
 
 
 def get_record_sync(settings: Settings, course: str) -> GraderRecord | None:

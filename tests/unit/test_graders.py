@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from jupyterhub import orm, roles
 from jupyterhub.scopes import _check_scopes_exist, get_scopes_for
-from jupyterhub.services.service import Service
+from jupyterhub.apihandlers.base import APIHandler
 from sqlalchemy import create_engine, text
 
 from coursehub import graders, runtime
@@ -54,10 +54,11 @@ def test_grader_token_touches_only_its_student_group():
         assert scope.endswith("!group=nbgrader-ds101")
 
 
-def test_service_spec_keys_are_service_traits(settings):
+def test_service_spec_keys_are_accepted_by_the_rest_api(settings):
     spec = graders.service_spec(settings, "ds101", "tok")
-    traits = Service.class_traits(input=True)
-    assert set(spec) <= set(traits), set(spec) - set(traits)
+    accepted = APIHandler._service_model_types
+    assert set(spec) <= set(accepted), set(spec) - set(accepted)
+    assert all(isinstance(value, accepted[key]) for key, value in spec.items())
     assert spec["url"] == "http://ch-grader-ds101:8888"
     assert spec["oauth_client_id"] == "service-ds101"
     assert spec["oauth_no_confirm"] is True
