@@ -39,10 +39,9 @@ params: ## print the LTI custom parameter reference
 status: ## courses, graders and running servers
 	@$(COMPOSE) exec -T hub coursehub status
 
-$(VENV)/.done: tests/requirements.txt hub/pyproject.toml
+$(VENV)/.done: tests/requirements.txt images/hub/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r tests/requirements.txt
-	$(VENV)/bin/pip install -q --no-deps -e hub
 	touch $@
 
 test: $(VENV)/.done ## unit tests, then the docker compose integration and browser tests

@@ -18,7 +18,7 @@ print(sys.argv[1], *pins, sep="\n")' "$header" > "$file"
 }
 lock images/hub/requirements.txt "# Hub image pins, made by scripts/lock-requirements.sh inside coursehub/python." \
     jupyterhub==6.1.1 dockerspawner==14.0.0 jupyterhub-ltiauthenticator==1.6.3 \
-    jupyterhub-idle-culler==2.0.0 psycopg2-binary "'pyjwt[crypto]'" pyyaml docker==7.2.0 oauthlib \
-    setuptools wheel
+    jupyterhub-idle-culler==2.0.0 psycopg2-binary "'pyjwt[crypto]'" pyyaml docker==7.2.0 oauthlib
+
 lock images/notebook/requirements.txt "# Notebook image pins, made by scripts/lock-requirements.sh inside coursehub/python." \
     jupyterhub==6.1.1 nbgrader==0.9.6 "'jupyterlab>=4.2,<5'" "'notebook>=7.2,<8'" psycopg2-binary

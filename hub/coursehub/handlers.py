@@ -41,12 +41,13 @@ class OpenCourseHandler(BaseHandler):
         else:
             # The first staff launch of a course provisions it (folders, gradebook, formgrader).
             await graders.ensure_course(course, self.coursehub_settings, self.db)
-        spawner = user.get_spawner(course, replace_failed=True)
+        # A course's named server exists only after its first spawn (the spawn page makes it).
+        spawner = user.spawners[course] if course in user.orm_spawners else None
         decision = "spawn"
-        if spawner.active and spawner.plan_fingerprint != plan.fingerprint():
+        if spawner is not None and spawner.active and spawner.plan_fingerprint != plan.fingerprint():
             decision = "restart"
             await user.stop(course)
-        elif spawner.ready:
+        elif spawner is not None and spawner.ready:
             decision = "reuse"
         self.log.info(
             "coursehub.launch user=%s course=%s role=%s decision=%s image=%s seconds=%.3f",
