@@ -439,11 +439,26 @@ _locks: dict[str, asyncio.Lock] = {}
 _ready: set[str] = set()
 
 
-async def ensure_course(course: str, settings: Settings, db) -> GraderRecord:
+async def ensure_route(handler, course: str) -> None:
+    """Adds the service's proxy route now.
+
+    NOTE: JupyterHub 6.1.1's POST /api/services registers a service but adds no proxy route;
+    the next check_routes (every last_activity_interval, 5 min) would. Adding a route that
+    exists replaces it with the same target, so this is idempotent.
+    """
+    service = handler.services.get(course)
+    if service is not None and service.server is not None:
+        await handler.proxy.add_service(service)
+
+
+async def ensure_course(course: str, settings: Settings, handler) -> GraderRecord:
     """Provisions ``course`` end to end; fast when it already is (checked once per process).
 
-    ``db`` is the hub's ORM session (a handler's ``self.db``): roles are written in-process.
+    ``handler`` is a hub request handler: roles are written with its ORM session
+    (``handler.db``; JupyterHub has no REST API for roles) and the proxy route is added with
+    its ``proxy``; the service itself is registered through the REST API.
     """
+    db = handler.db
     if course in _ready:
         return await asyncio.to_thread(get_record_sync, settings, course)
     lock = _locks.setdefault(course, asyncio.Lock())
@@ -460,6 +475,7 @@ async def ensure_course(course: str, settings: Settings, db) -> GraderRecord:
         # The service's role can be granted only once the service exists.
         db.expire_all()
         ensure_hub_roles(db, course, service_name=course)
+        await ensure_route(handler, course)
         _ready.add(course)
         log.info("coursehub.grader course=%s container=%s service=%s seconds=%.2f",
                  course, action, service, asyncio.get_running_loop().time() - started)
@@ -628,7 +644,7 @@ def provision_handler():
             settings = self.coursehub_settings
             if await runtime.store(settings).get_course(course) is None:
                 raise web.HTTPError(404, f"unknown course {course}; register it first")
-            record = await ensure_course(course, settings, self.db)
+            record = await ensure_course(course, settings, self)
             self.write(json.dumps({
                 "course": course,
                 "service": f"/services/{course}/",

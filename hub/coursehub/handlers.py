@@ -40,7 +40,7 @@ class OpenCourseHandler(BaseHandler):
             await graders.add_student(self.coursehub_settings, launch)
         else:
             # The first staff launch of a course provisions it (folders, gradebook, formgrader).
-            await graders.ensure_course(course, self.coursehub_settings, self.db)
+            await graders.ensure_course(course, self.coursehub_settings, self)
         # A course's named server exists only after its first spawn (the spawn page makes it).
         spawner = user.spawners[course] if course in user.orm_spawners else None
         decision = "spawn"
