@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: unit tests, then the integration and browser tests against an isolated compose
-# project (coursehub-test on 127.0.0.1:18000). In CI a missing Docker engine is a failure.
+# project (coursehub-test on 127.0.0.1:18000). In CI a missing Docker engine, or any skipped
+# integration test, is a failure: nothing is allowed to pass by not running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -12,4 +13,15 @@ if ! docker info >/dev/null 2>&1; then
     exit 1
 fi
 echo "==> integration and browser tests (isolated compose project coursehub-test)"
-$PY -m pytest tests/integration tests/e2e -v -p no:cacheprovider --junitxml=test-artifacts/integration.xml "$@"
+$PY -m pytest tests/integration tests/e2e -v -rs -p no:cacheprovider \
+    --junitxml=test-artifacts/integration.xml "$@"
+if [ "${CI:-}" = "true" ]; then
+    $PY - <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+suite = ET.parse("test-artifacts/integration.xml").getroot()
+skipped = sum(int(s.get("skipped", 0)) for s in suite.iter("testsuite"))
+if skipped:
+    sys.exit(f"error: {skipped} integration test(s) skipped in CI; every one must run")
+PY
+fi
