@@ -92,7 +92,7 @@ def formgrader_role(course: str) -> dict[str, Any]:
 def grader_service_role(course: str) -> dict[str, Any]:
     """The grader's own token: nbgrader's JupyterHubAuthPlugin adds students added to the
     gradebook to nbgrader-{course} (GET /groups, POST /groups/{g}/users) - that group only."""
-    group = student_group(course)
+    group, account = student_group(course), grader_name(course)
     return {
         "name": f"grader-{course}",
         "description": f"The formgrader service of {course}",
@@ -100,6 +100,10 @@ def grader_service_role(course: str) -> dict[str, Any]:
             f"list:groups!group={group}",
             f"read:groups!group={group}",
             f"groups!group={group}",
+            # The formgrader lists released assignments with nbgrader's course filter, which
+            # reads the groups of JUPYTERHUB_USER (the grader account) to find its courses.
+            f"read:users:name!user={account}",
+            f"read:users:groups!user={account}",
         ],
         "managed_by_auth": True,
     }
@@ -395,6 +399,18 @@ def ensure_hub_roles(db, course: str, service_name: str | None = None) -> None:
         if orm.Group.find(db, group_name) is None:
             db.add(orm.Group(name=group_name))
             db.commit()
+    # The grader account: a hub user that never logs in (no password, no LTI identity: LTI
+    # usernames always end in a hash), member of formgrade-{course} so that nbgrader's
+    # JupyterHubAuthPlugin finds the course among the grader's courses.
+    account = orm.User.find(db, grader_name(course))
+    if account is None:
+        account = orm.User(name=grader_name(course))
+        db.add(account)
+        db.commit()
+    staff = orm.Group.find(db, instructor_group(course))
+    if staff not in account.groups:
+        account.groups.append(staff)
+        db.commit()
     fg = roles.create_role(db, formgrader_role(course))
     roles.grant_role(db, orm.Group.find(db, instructor_group(course)), fg, managed=True)
     if service_name:

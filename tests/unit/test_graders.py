@@ -49,9 +49,9 @@ def test_formgrader_role_opens_only_its_service():
     assert graders.formgrader_role("ds101")["scopes"] == ["access:services!service=ds101"]
 
 
-def test_grader_token_touches_only_its_student_group():
+def test_grader_token_touches_only_its_student_group_and_account():
     for scope in graders.grader_service_role("ds101")["scopes"]:
-        assert scope.endswith("!group=nbgrader-ds101")
+        assert scope.endswith(("!group=nbgrader-ds101", "!user=grader-ds101")), scope
 
 
 def test_service_spec_keys_are_accepted_by_the_rest_api(settings):
@@ -165,6 +165,7 @@ def test_hub_roles_are_idempotent_and_scoped(hub_db):
     assert [r.name for r in group.roles] == ["formgrader-ds101"]
     assert orm.Group.find(hub_db, "nbgrader-ds101") is not None
     assert orm.Role.find(hub_db, "formgrader-ds101").managed_by_auth
+    assert [g.name for g in orm.User.find(hub_db, "grader-ds101").groups] == ["formgrade-ds101"]
     # A member of the group gets into this formgrader only.
     user = orm.User(name="prof")
     hub_db.add(user)
