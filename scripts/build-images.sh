@@ -33,11 +33,13 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 fi
 
 mkdir -p build/ca
-rm -f build/ca/*.crt
 CA="${EXTRA_CA_CERTS-/etc/ssl/certs/ca-certificates.crt}"
 if [ -n "$CA" ] && [ -s "$CA" ]; then
-    cp "$CA" build/ca/extra.crt
+    # Rewritten only when it differs, so builds running side by side see one stable context.
+    cmp -s "$CA" build/ca/extra.crt || cp "$CA" build/ca/extra.crt
     step "trusting the extra CA bundle $CA"
+else
+    rm -f build/ca/extra.crt
 fi
 
 build() { # name, build-args...
