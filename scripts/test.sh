@@ -12,6 +12,7 @@ if ! docker info >/dev/null 2>&1; then
     echo "error: integration tests need a Docker engine and none answers" >&2
     exit 1
 fi
+scripts/install-browser.sh
 echo "==> integration and browser tests (isolated compose project coursehub-test)"
 $PY -m pytest tests/integration tests/e2e -v -rs -p no:cacheprovider \
     --junitxml=test-artifacts/integration.xml "$@"

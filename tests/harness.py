@@ -1,0 +1,219 @@
+"""The compose stack under test, as plain code shared by tests/integration, tests/e2e and bench:
+an isolated project (coursehub-test on 127.0.0.1:18000) with its own env file, secrets,
+settings and volumes, brought up with the README's own scripts.
+
+Tests talk to it only from outside: HTTP through the proxy, the hub REST API, and Docker's
+API to inspect the containers the hub made. Set COURSEHUB_TEST_REUSE=1 to reuse a running
+test stack, COURSEHUB_TEST_KEEP=1 to leave it running afterwards; COURSEHUB_TEST_STACK and
+COURSEHUB_TEST_PORT pick another project (e.g. a developer's own, or the load test's).
+The pytest fixture `stack` (tests/conftest.py) wraps start_stack() / stop_stack().
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "hub"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+STACK = os.environ.get("COURSEHUB_TEST_STACK", "coursehub-test")
+PORT = int(os.environ.get("COURSEHUB_TEST_PORT", "18000"))
+WORK = ROOT / "build" / STACK
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "condition", logs=None):
+    """Polls `predicate` until it returns a truthy value; on timeout raises with the last
+    value (or exception) and, when given, the output of `logs()`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as error:  # noqa: BLE001 - reported below if it persists
+            last = error
+        if time.monotonic() >= deadline:
+            detail = logs() if logs else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}\n{detail}")
+        time.sleep(interval)
+
+
+@dataclass
+class Stack:
+    url: str
+    env: dict
+    secrets_dir: Path
+    settings_file: Path
+    name: str = STACK
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def compose_env(self) -> dict:
+        return {
+            **os.environ,
+            "COURSEHUB_STACK": self.name,
+            "COURSEHUB_ENV_FILE": str(WORK / "coursehub.env"),
+            "COURSEHUB_SECRETS_DIR": str(self.secrets_dir),
+            "COURSEHUB_SETTINGS_FILE": str(self.settings_file),
+            "COURSEHUB_CONFIG_D": str(WORK / "jupyterhub_config.d"),
+            "COURSEHUB_TLS_DIR": str(WORK / "tls"),
+        }
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            args, cwd=ROOT, env=self.compose_env(), check=check, timeout=timeout,
+            capture_output=True, text=True,
+        )
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        return self.run("scripts/compose.sh", *args, check=check, timeout=timeout)
+
+    def logs(self, service: str = "", tail: int = 200) -> str:
+        args = ["logs", "--no-color", "--tail", str(tail)] + ([service] if service else [])
+        result = self.compose(*args, check=False)
+        return result.stdout + result.stderr
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"token {self.env['COURSEHUB_API_TOKEN']}", **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, f"{self.url}/hub/api{path}", headers=headers, **kwargs)
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/hub/health", timeout=3).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def container(self, service: str):
+        import docker
+
+        client = docker.from_env()
+        found = client.containers.list(filters={"label": [
+            f"com.docker.compose.project={self.name}", f"com.docker.compose.service={service}",
+        ]})
+        assert found, f"no running {service} container in {self.name}"
+        return found[0]
+
+    def find_container(self, user: str, course: str):
+        """The container the hub made for `user`'s server of `course`, or None."""
+        import docker
+
+        found = docker.from_env().containers.list(all=True, filters={"label": [
+            f"coursehub.stack={self.name}", f"coursehub.user={user}", f"coursehub.course={course}",
+        ]})
+        return found[0] if found else None
+
+    def container_of(self, user: str, course: str):
+        container = self.find_container(user, course)
+        assert container is not None, f"no container for {user}/{course}"
+        return container
+
+
+def read_env(path: Path) -> dict:
+    env = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    return env
+
+
+def prepare_files() -> None:
+    """The test stack's own env file, secrets and settings (dev platform on)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / "jupyterhub_config.d").mkdir(exist_ok=True)
+    (WORK / "tls").mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "COURSEHUB_ENV_FILE": str(WORK / "coursehub.env"),
+        "COURSEHUB_SECRETS_DIR": str(WORK / "secrets"),
+        "COURSEHUB_SETTINGS_FILE": str(WORK / "settings.yaml"),
+    }
+    subprocess.run(["scripts/secrets.sh"], cwd=ROOT, env=env, check=True, capture_output=True)
+    text = (WORK / "coursehub.env").read_text()
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("COURSEHUB_PORT="):
+            line = f"COURSEHUB_PORT={PORT}"
+        elif line.startswith("COURSEHUB_BIND="):
+            line = "COURSEHUB_BIND=127.0.0.1"
+        elif line.startswith("COURSEHUB_PUBLIC_URL="):
+            line = f"COURSEHUB_PUBLIC_URL=http://127.0.0.1:{PORT}"
+        lines.append(line)
+    (WORK / "coursehub.env").write_text("\n".join(lines) + "\n")
+    settings = yaml.safe_load((ROOT / "settings.example.yaml").read_text())
+    tag = (ROOT / "VERSION").read_text().strip()
+    settings["lti13"]["dev_platform"] = True
+    # An extra image students may pick with the `image` custom parameter.
+    settings["roles"]["student"]["allowed_images"] = [f"coursehub/notebook:{tag}"]
+    settings["roles"]["student"]["mem"] = "512M"
+    settings["roles"]["student"]["mem_max"] = "1G"
+    settings["culler"] = {"timeout": 0, "interval": 300, "max_age": 0}
+    (WORK / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+
+
+class StackStartError(RuntimeError):
+    """`make up` of the test project failed; the message holds the end of its output."""
+
+
+def start_stack() -> Stack:
+    """The test project's stack, healthy: reused when COURSEHUB_TEST_REUSE=1 and it answers,
+    otherwise removed with its volumes and brought up from nothing with scripts/up.sh."""
+    url = f"http://127.0.0.1:{PORT}"
+    reuse = os.environ.get("COURSEHUB_TEST_REUSE") == "1"
+    if not (reuse and (WORK / "coursehub.env").exists()):
+        if (WORK / "coursehub.env").exists():
+            # A previous run's stack of the *test* project: remove it and its volumes so
+            # every run starts from nothing. Never touches the admin's `coursehub` project.
+            old = Stack(url, {}, WORK / "secrets", WORK / "settings.yaml")
+            old.run("scripts/down.sh", check=False)
+            subprocess.run(["docker", "volume", "rm", f"{STACK}-data", f"{STACK}-pgdata"],
+                           capture_output=True)
+        shutil.rmtree(WORK, ignore_errors=True)
+        prepare_files()
+    stack = Stack(url, read_env(WORK / "coursehub.env"), WORK / "secrets", WORK / "settings.yaml")
+    if not (reuse and stack.healthy()):
+        started = time.monotonic()
+        result = stack.run("scripts/up.sh", check=False, timeout=1800)
+        if result.returncode != 0:
+            raise StackStartError(f"make up failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        print(f"\ntest stack {STACK} up in {time.monotonic() - started:.1f} s")
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    """Stops the stack unless COURSEHUB_TEST_KEEP=1 (its volumes stay until the next start)."""
+    if os.environ.get("COURSEHUB_TEST_KEEP") != "1":
+        stack.run("scripts/down.sh", check=False)
+
+
+def consumer(stack: Stack) -> tuple[str, str]:
+    key, _, secret = stack.env["COURSEHUB_LTI11_CONSUMERS"].split(",")[0].partition(":")
+    return key, secret
+
+
+def lti11_login(stack: Stack, follow: bool = False, **spec) -> tuple[requests.Session, requests.Response]:
+    """A signed LTI 1.1 launch as an LMS would post it; returns the browser session and the
+    hub's answer (the redirect to coursehub/open/{course} when it succeeded)."""
+    from coursehub.launcher import LaunchSpec, lti11_launch
+
+    key, secret = consumer(stack)
+    url, fields = lti11_launch(stack.url, LaunchSpec(**spec), key, secret)
+    session = requests.Session()
+    response = session.post(url, data=fields, allow_redirects=follow, timeout=60)
+    return session, response
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
