@@ -32,6 +32,35 @@ COURSEHUB_SERVICE_SCOPES = [
 ]
 
 
+# The idle culler's role: just enough to find idle servers and stop them (never users).
+CULLER_SCOPES = [
+    "list:users",
+    "read:users:activity",
+    "read:servers",
+    "delete:servers",
+]
+
+
+def culler_service(settings: Settings) -> dict | None:
+    """jupyterhub-idle-culler as a hub-managed service, or None when culling is off.
+
+    Culling only stops servers: containers go, homes stay in the data volume, and the next
+    launch starts the server again with every file in place.
+    """
+    culler = settings.culler
+    if not culler.enabled:
+        return None
+    command = [
+        "python3", "-m", "jupyterhub_idle_culler",
+        f"--timeout={culler.timeout}",
+        f"--cull-every={culler.interval}",
+        "--cull-users=false",
+    ]
+    if culler.max_age:
+        command.append(f"--max-age={culler.max_age}")
+    return {"name": "idle-culler", "command": command}
+
+
 def frame_ancestors(settings: Settings) -> str:
     """CSP frame-ancestors value: the hub itself plus the LMS origins allowed to frame it."""
     return " ".join(["'self'", *settings.frame_ancestors])
@@ -59,14 +88,27 @@ def apply_hub(c, settings: Settings) -> None:
     c.JupyterHub.redirect_to_server = False
     headers = {"Content-Security-Policy": f"frame-ancestors {frame_ancestors(settings)}"}
     tornado_settings = {"headers": headers}
-    if settings.public_url.startswith("https://"):
+    if settings.https:
         # Inside an LMS iframe the session cookies are third-party: SameSite=None needs Secure.
+        # JupyterHub hands the same options to servers (JUPYTERHUB_COOKIE_OPTIONS).
         tornado_settings["cookie_options"] = {"samesite": "None", "secure": True}
     c.JupyterHub.tornado_settings = tornado_settings
-    c.JupyterHub.services = [
-        {"name": "coursehub", "api_token": settings.api_token},
-    ]
-    c.JupyterHub.load_roles = [
+    # Postgres restarts must cost no 5xx once it is back: JupyterHub pings each pooled
+    # connection on checkout; recycling also drops connections a restart left half-open.
+    c.JupyterHub.db_kwargs = {"pool_pre_ping": True, "pool_recycle": 300}
+    services = [{"name": "coursehub", "api_token": settings.api_token}]
+    roles = []
+    culler = culler_service(settings)
+    if culler:
+        services.append(culler)
+        roles.append({
+            "name": "idle-culler",
+            "description": "Stops idle course servers (settings: culler)",
+            "scopes": CULLER_SCOPES,
+            "services": [culler["name"]],
+        })
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles + [
         {
             "name": "coursehub",
             "description": "The coursehub CLI and course provisioning",

@@ -125,6 +125,13 @@ class Settings:
     exchange_root: str = "/srv/nbgrader/exchange"
     volume_mount_root: str = "/home/jovyan/volumes"
     course_id_source: str = "label"
+    # The proxy serves HTTPS itself (tls.crt and tls.key mounted; scripts/compose.sh sets it).
+    tls: bool = False
+
+    @property
+    def https(self) -> bool:
+        """Browsers reach the hub over HTTPS: at our proxy, or at a TLS-terminating one."""
+        return self.tls or self.public_url.startswith("https://")
 
     def role_policy(self, role: str) -> RolePolicy:
         return self.roles[role]
@@ -350,6 +357,12 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
         reader.problems.append(
             "hub.public_url / COURSEHUB_PUBLIC_URL: must be scheme://host[:port] with no path"
         )
+    tls = env.get("COURSEHUB_TLS", "") == "1"
+    if tls and public_url.startswith("http://"):
+        reader.problems.append(
+            "COURSEHUB_PUBLIC_URL: the proxy serves HTTPS (tls/tls.crt is present), so the "
+            "public URL must start with https://"
+        )
     origins = reader.strings(framing, "framing", "allowed_origins")
     for origin in origins:
         if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?$", origin):
@@ -399,6 +412,7 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
         data_volume=env.get("COURSEHUB_DATA_VOLUME", "coursehub-data"),
         stack=env.get("COURSEHUB_STACK", "coursehub"),
         course_id_source=id_source,
+        tls=tls,
     )
     if reader.problems:
         raise SettingsError(reader.problems)
