@@ -110,6 +110,15 @@ def _cmd_launch(args: argparse.Namespace) -> int:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_lti_config, _add_launch]
 
 
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    from .status import add_cli_parser
+
+    add_cli_parser(sub)
+
+
+SUBCOMMANDS.append(_add_status)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coursehub", description="coursehub administration")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
