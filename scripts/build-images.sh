@@ -47,11 +47,12 @@ build() { # name, build-args...
     local started=$SECONDS
     step "image coursehub/$name:$TAG"
     if ! docker build --network "$BUILD_NETWORK" -q -f "images/$name/Dockerfile" \
-        -t "coursehub/$name:$TAG" "$@" . >"build/$name.log" 2>&1; then
-        tail -n 30 "build/$name.log" >&2
-        echo "error: building coursehub/$name failed; full log in build/$name.log" >&2
+        -t "coursehub/$name:$TAG" "$@" . >"build/$name.$$.log" 2>&1; then
+        tail -n 30 "build/$name.$$.log" >&2
+        echo "error: building coursehub/$name failed; full log in build/$name.$$.log" >&2
         exit 1
     fi
+    rm -f "build/$name.$$.log"
     echo "    done in $((SECONDS - started)) s"
 }
 
