@@ -107,7 +107,25 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_lti_config, _add_launch]
+# -- params ---------------------------------------------------------------------------------
+def _add_params(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "params", help="print the LTI custom parameter reference (Markdown) for the LMS admin",
+    )
+    parser.set_defaults(func=_cmd_params)
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from .params import params_table
+
+    # Needs no settings: the table is the same on every hub, so it also works before setup.
+    print(params_table(), end="")
+    return 0
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_lti_config, _add_launch, _add_params,
+]
 
 
 def _add_status(sub: argparse._SubParsersAction) -> None:
@@ -117,6 +135,22 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
 
 
 SUBCOMMANDS.append(_add_status)
+
+
+def _add_courses_and_graders(sub: argparse._SubParsersAction) -> None:
+    from .graders import add_cli_parsers
+
+    add_cli_parsers(sub)
+
+
+def _add_check_settings(sub: argparse._SubParsersAction) -> None:
+    from .check import check_settings
+
+    parser = sub.add_parser("check-settings", help="validate the env and settings file as the hub will")
+    parser.set_defaults(func=lambda args: check_settings())
+
+
+SUBCOMMANDS += [_add_courses_and_graders, _add_check_settings]
 
 
 def build_parser() -> argparse.ArgumentParser:
