@@ -4,7 +4,9 @@ whose name is the course id); the plan decides everything, this class only carri
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from typing import Callable
 
 from dockerspawner import DockerSpawner
 from tornado import web
@@ -13,7 +15,7 @@ from traitlets import Any, Unicode
 from . import runtime
 from .courses import grader_name
 from .launch import Launch
-from .params import ParamError, validate_params
+from .params import ParamError, require_released, validate_params
 from .policy import Ids, SpawnPlan, plan_spawn
 from .settings import Settings
 
@@ -46,11 +48,27 @@ async def ids_for(settings: Settings, launch: Launch) -> Ids:
     return Ids(uid=uid, gid=uid, course_gid=course_gid)
 
 
+def released_in(store) -> Callable[[str, str], bool]:
+    """Whether an assignment is released: nbgrader's release puts it in the course's outbound."""
+
+    def is_released(course: str, assignment: str) -> bool:
+        return os.path.isdir(store.local(f"exchange/{course}/outbound/{assignment}"))
+
+    return is_released
+
+
 async def plan_for(settings: Settings, launch: Launch, ids: Ids | None = None) -> SpawnPlan:
-    """Validates the launch's custom parameters and plans its server; HTTP 400 on bad input."""
+    """Validates the launch's custom parameters and plans its server; HTTP 400 on bad input,
+    including an `assignment` that is not released in the course (checked on every plan, so a
+    retracted assignment refuses the next launch too)."""
     policy = settings.role_policy(launch.role)
     try:
         params = validate_params(launch.custom, launch.role, policy)
+        if params.assignment:
+            await asyncio.to_thread(
+                lambda: require_released(params, launch.course_id,
+                                         released_in(runtime.datastore(settings)))
+            )
     except ParamError as error:
         raise web.HTTPError(400, f"The LMS link's custom parameter is invalid: {error}") from None
     return plan_spawn(launch, params, settings, ids or await ids_for(settings, launch))
