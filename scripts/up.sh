@@ -19,12 +19,21 @@ set -a; . "$COURSEHUB_ENV_FILE"; set +a
 PORT="${COURSEHUB_PORT:-8000}"
 [[ "$PORT" =~ ^[0-9]+$ ]] || fail "COURSEHUB_PORT in $COURSEHUB_ENV_FILE must be a port number, not '$PORT'"
 
+TLS_DIR="${COURSEHUB_TLS_DIR:-./tls}"
+if [ -s "$TLS_DIR/tls.crt" ] && [ -s "$TLS_DIR/tls.key" ]; then
+    export COURSEHUB_TLS=1 SCHEME=https
+    step "HTTPS on port $PORT with $TLS_DIR/tls.crt (plain HTTP on that port will not answer)"
+else
+    export COURSEHUB_TLS=0 SCHEME=http
+    step "plain HTTP on port $PORT: put tls.crt and tls.key into $TLS_DIR for HTTPS (docs/operations.md)"
+fi
+
 step "images (cached layers are reused)"
 scripts/build-images.sh
 
 step "checking $COURSEHUB_ENV_FILE and $COURSEHUB_SETTINGS_FILE"
 docker run --rm --network none --env-file "$COURSEHUB_ENV_FILE" \
-    -e COURSEHUB_SETTINGS=/srv/coursehub/settings.yaml -e COURSEHUB_IMAGE_TAG \
+    -e COURSEHUB_SETTINGS=/srv/coursehub/settings.yaml -e COURSEHUB_IMAGE_TAG -e COURSEHUB_TLS \
     -v "$(realpath "$COURSEHUB_SETTINGS_FILE")":/srv/coursehub/settings.yaml:ro \
     "coursehub/hub:$COURSEHUB_IMAGE_TAG" python3 -m coursehub.check \
     || fail "fix the settings named above, then run make up again"
@@ -60,6 +69,6 @@ do
     sleep 2
 done
 step "coursehub is up in $((SECONDS - started)) s"
-scripts/compose.sh exec -T hub coursehub lti-config --url "${COURSEHUB_PUBLIC_URL:-http://$(hostname -f 2>/dev/null || hostname):$PORT}" || true
+scripts/compose.sh exec -T hub coursehub lti-config --url "${COURSEHUB_PUBLIC_URL:-$SCHEME://$(hostname -f 2>/dev/null || hostname):$PORT}" || true
 echo
 echo "Next: paste the values above into your LMS; 'make logs' follows the logs, 'make down' stops."
