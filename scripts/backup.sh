@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `make backup`: one archive backups/coursehub-<UTC time>.tar.gz holding everything needed to
+# bring this coursehub back on a fresh host (scripts/restore.sh):
+#   postgres.sql   pg_dumpall of the cluster: hub database and every course gradebook
+#   data.tar       the data volume (homes, courses, exchange, graders, volumes) with numeric
+#                  owners, modes and setgid bits, made through a throwaway container
+#   config/        env file, settings file, secrets folder and the TLS certificate and key
+#                  (the archive is mode 0600)
+# The stack keeps running; servers writing during the backup may leave their newest edits out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export COURSEHUB_IMAGE_TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
+STACK="${COURSEHUB_STACK:-coursehub}"
+ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
+SETTINGS_FILE="${COURSEHUB_SETTINGS_FILE:-settings.yaml}"
+SECRETS_DIR="${COURSEHUB_SECRETS_DIR:-env/secrets}"
+TLS_DIR="${COURSEHUB_TLS_DIR:-tls}"
+OUT_DIR="${COURSEHUB_BACKUP_DIR:-backups}"
+HELPER_IMAGE="coursehub/python:$COURSEHUB_IMAGE_TAG"
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+started=$SECONDS
+umask 077
+
+[ -e "$ENV_FILE" ] || fail "$ENV_FILE is missing: nothing to back up here (make up first)"
+POSTGRES_USER="$(sed -n 's/^POSTGRES_USER=//p' "$ENV_FILE")"
+POSTGRES_USER="${POSTGRES_USER:-coursehub}"
+docker volume inspect "$STACK-data" >/dev/null 2>&1 || fail "no volume $STACK-data"
+[ -n "$(scripts/compose.sh ps -q postgres 2>/dev/null)" ] \
+    || fail "postgres of $STACK is not running: 'make up' first (the dump needs it)"
+
+mkdir -p "$OUT_DIR"
+work="$(mktemp -d "$OUT_DIR/.backup.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+archive="$OUT_DIR/coursehub-$stamp.tar.gz"
+
+step "database: pg_dumpall (hub database and course gradebooks)"
+scripts/compose.sh exec -T postgres pg_dumpall -U "$POSTGRES_USER" > "$work/postgres.sql" \
+    || fail "pg_dumpall failed"
+echo "    $(du -h "$work/postgres.sql" | cut -f1)"
+
+step "files: volume $STACK-data (numeric owners, modes, setgid bits)"
+# tar exits 1 when a file changed while it was read (a running server): still a usable copy.
+rc=0
+docker run --rm --network none --user 0 -v "$STACK-data:/data:ro" -v "$(realpath "$work"):/out" \
+    --entrypoint tar "$HELPER_IMAGE" --numeric-owner -cpf /out/data.tar -C /data . || rc=$?
+[ "$rc" -le 1 ] || fail "tar of $STACK-data failed (exit $rc)"
+echo "    $(du -h "$work/data.tar" | cut -f1)"
+
+step "config: $ENV_FILE, $SETTINGS_FILE, $SECRETS_DIR"
+mkdir -p "$work/config"
+cp -p "$ENV_FILE" "$work/config/coursehub.env"
+[ -e "$SETTINGS_FILE" ] && cp -p "$SETTINGS_FILE" "$work/config/settings.yaml"
+[ -d "$SECRETS_DIR" ] && cp -rp "$SECRETS_DIR" "$work/config/secrets"
+if [ -s "$TLS_DIR/tls.crt" ]; then mkdir "$work/config/tls"; cp -p "$TLS_DIR"/tls.* "$work/config/tls/"; fi
+cat > "$work/MANIFEST" <<EOF
+coursehub backup
+created_utc=$stamp
+stack=$STACK
+version=$(cat VERSION)
+image_tag=$COURSEHUB_IMAGE_TAG
+EOF
+(cd "$work" && sha256sum postgres.sql data.tar >> MANIFEST)
+
+step "archive"
+tar -C "$work" -czf "$archive.part" MANIFEST postgres.sql data.tar config
+chmod 600 "$archive.part"
+mv "$archive.part" "$archive"
+echo "wrote $archive ($(du -h "$archive" | cut -f1), mode 0600) in $((SECONDS - started)) s"
+echo "It contains SECRETS (crypt key, database password, LTI secrets and keys): store it like a password."
+echo "Next: copy it off this host; 'make restore FILE=$archive' brings it back."

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `make restore FILE=backups/coursehub-<time>.tar.gz`: brings a backup (scripts/backup.sh)
+# back, on this host or a fresh one. It REPLACES the stack's data: the stack goes down, the
+# volumes <stack>-data and <stack>-pgdata are deleted and recreated, the files and the database
+# come back from the archive, and the stack starts again. Env file, settings and secrets come
+# from the archive too (the database needs its crypt key and password); files they replace are
+# kept beside them as *.before-restore-<time>.
+# Asks first; FORCE=1 skips the question (tests, scripts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export COURSEHUB_IMAGE_TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
+STACK="${COURSEHUB_STACK:-coursehub}"
+ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
+SETTINGS_FILE="${COURSEHUB_SETTINGS_FILE:-settings.yaml}"
+SECRETS_DIR="${COURSEHUB_SECRETS_DIR:-env/secrets}"
+TLS_DIR="${COURSEHUB_TLS_DIR:-tls}"
+HELPER_IMAGE="coursehub/python:$COURSEHUB_IMAGE_TAG"
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+started=$SECONDS
+
+FILE="${1:-}"
+[ -n "$FILE" ] && [ -f "$FILE" ] || fail "usage: make restore FILE=backups/coursehub-<time>.tar.gz"
+umask 077
+work="$(mktemp -d "${TMPDIR:-/tmp}/coursehub-restore.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+step "checking $FILE"
+tar -C "$work" -xzf "$FILE"
+[ -s "$work/postgres.sql" ] && [ -f "$work/data.tar" ] && [ -s "$work/config/coursehub.env" ] \
+    || fail "$FILE is not a coursehub backup (postgres.sql, data.tar or config/ missing)"
+(cd "$work" && sed -n '/  /p' MANIFEST | sha256sum -c --quiet) || fail "checksums in $FILE do not match"
+sed -n 's/^\(created_utc\|stack\|version\)=/    \1: /p' "$work/MANIFEST"
+
+if [ "${FORCE:-0}" != 1 ]; then
+    echo "This DELETES the current volumes $STACK-data and $STACK-pgdata and replaces them with the backup."
+    read -r -p "Type '$STACK' to restore: " answer
+    [ "$answer" = "$STACK" ] || { echo "Nothing changed."; exit 1; }
+fi
+
+step "config: $ENV_FILE, $SETTINGS_FILE, $SECRETS_DIR, $TLS_DIR"
+keep() { # path: set aside a file or folder that the backup's copy replaces
+    if [ -e "$1" ]; then mv "$1" "$1.before-restore-$(date -u +%Y%m%dT%H%M%SZ)"; fi
+}
+mkdir -p "$(dirname "$ENV_FILE")"
+if ! cmp -s "$work/config/coursehub.env" "$ENV_FILE"; then keep "$ENV_FILE"; cp -p "$work/config/coursehub.env" "$ENV_FILE"; fi
+if [ -f "$work/config/settings.yaml" ] && ! cmp -s "$work/config/settings.yaml" "$SETTINGS_FILE"; then
+    keep "$SETTINGS_FILE"; cp -p "$work/config/settings.yaml" "$SETTINGS_FILE"
+fi
+if [ -d "$work/config/secrets" ] && ! diff -rq "$work/config/secrets" "$SECRETS_DIR" >/dev/null 2>&1; then
+    keep "$SECRETS_DIR"; cp -rp "$work/config/secrets" "$SECRETS_DIR"
+fi
+mkdir -p "$TLS_DIR"
+for f in "$work"/config/tls/tls.*; do
+    [ -e "$f" ] || continue
+    if ! cmp -s "$f" "$TLS_DIR/$(basename "$f")"; then keep "$TLS_DIR/$(basename "$f")"; cp -p "$f" "$TLS_DIR/"; fi
+done
+POSTGRES_USER="$(sed -n 's/^POSTGRES_USER=//p' "$ENV_FILE")"; POSTGRES_USER="${POSTGRES_USER:-coursehub}"
+POSTGRES_DB="$(sed -n 's/^POSTGRES_DB=//p' "$ENV_FILE")"; POSTGRES_DB="${POSTGRES_DB:-jupyterhub}"
+
+step "stopping $STACK and recreating its volumes"
+scripts/down.sh >/dev/null
+for volume in data pgdata; do
+    docker volume rm "$STACK-$volume" >/dev/null 2>&1 || true
+    docker volume create --label "com.docker.compose.project=$STACK" \
+        --label "com.docker.compose.volume=$volume" "$STACK-$volume" >/dev/null
+done
+
+step "files into $STACK-data"
+docker run --rm --network none --user 0 -v "$STACK-data:/data" -v "$work:/in:ro" \
+    --entrypoint tar "$HELPER_IMAGE" --numeric-owner -xpf /in/data.tar -C /data
+
+step "database"
+scripts/compose.sh up -d postgres >/dev/null
+deadline=$((SECONDS + 120))
+until scripts/compose.sh exec -T postgres pg_isready -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -q 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "postgres did not become ready; see 'make logs'"
+    sleep 1
+done
+# The fresh cluster already has the hub database (empty) and our role: drop the database so
+# the dump recreates it with its contents; the role's "already exists" is the one error expected.
+scripts/compose.sh exec -T postgres dropdb -U "$POSTGRES_USER" --if-exists "$POSTGRES_DB"
+scripts/compose.sh exec -T postgres psql -q -U "$POSTGRES_USER" -d postgres -f - \
+    < "$work/postgres.sql" > "$work/psql.out" 2> "$work/psql.err" || true
+if grep -v "role \"$POSTGRES_USER\" already exists" "$work/psql.err" | grep -q ERROR; then
+    cat "$work/psql.err" >&2
+    fail "the database restore reported errors (above)"
+fi
+
+step "starting $STACK"
+scripts/up.sh
+echo "restored $FILE in $((SECONDS - started)) s"
