@@ -32,8 +32,8 @@ class OpenCourseHandler(BaseHandler):
             plan = await plan_for(self.coursehub_settings, launch)
         except web.HTTPError as error:
             self.log.warning(
-                "coursehub.launch refused user=%s course=%s role=%s reason=%r",
-                user.name, course, launch.role, error.log_message,
+                "coursehub.launch refused user=%s course=%s role=%s decision=refused seconds=%.3f reason=%r",
+                user.name, course, launch.role, time.perf_counter() - started, error.log_message,
             )
             raise
         if launch.role == "student":
@@ -43,6 +43,10 @@ class OpenCourseHandler(BaseHandler):
             await graders.ensure_course(course, self.coursehub_settings, self)
         # A course's named server exists only after its first spawn (the spawn page makes it).
         spawner = user.spawners[course] if course in user.orm_spawners else None
+        if spawner is not None and spawner.ready and await spawner.poll() is not None:
+            # The container died (killed, OOM, host reboot) before the hub's own poll noticed:
+            # forget it now, so this launch starts a fresh server instead of a dead route.
+            await user.stop(course)
         decision = "spawn"
         if spawner is not None and spawner.active and spawner.plan_fingerprint != plan.fingerprint():
             decision = "restart"
