@@ -1,0 +1,361 @@
+"""What an IT admin relies on for a term, on a DEDICATED stack (coursehub-ops on 127.0.0.1:18300):
+HTTPS from the admin's certificate, LMS framing headers and cross-site cookies, idle culling
+that keeps files, recovery from a Postgres restart, a killed server and `make down && make up`,
+`coursehub status`, and backup -> wipe -> restore. The stack has its own certificate, a short
+culler and framing for one LMS origin; the backup test wipes its volumes, so it runs last.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from conftest import ROOT, Stack, read_env, unique, wait_until
+
+OPS_STACK = os.environ.get("COURSEHUB_OPS_STACK", "coursehub-ops")
+OPS_PORT = int(os.environ.get("COURSEHUB_OPS_PORT", "18300"))
+OPS_WORK = ROOT / "build" / OPS_STACK
+LMS_ORIGIN = "https://lms.example.edu"
+# Short enough to watch, long enough that the other tests' servers (touched before each use)
+# are not culled under them.
+CULL_TIMEOUT, CULL_INTERVAL = 30, 5
+
+
+@dataclass
+class OpsStack(Stack):
+    work: Path = OPS_WORK
+
+    @property
+    def ca(self) -> str:
+        return str(self.work / "tls" / "tls.crt")
+
+    def compose_env(self) -> dict:
+        return {
+            **super().compose_env(),
+            "COURSEHUB_ENV_FILE": str(self.work / "coursehub.env"),
+            "COURSEHUB_CONFIG_D": str(self.work / "jupyterhub_config.d"),
+            "COURSEHUB_TLS_DIR": str(self.work / "tls"),
+            "COURSEHUB_BACKUP_DIR": str(self.work / "backups"),
+        }
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/hub/health", timeout=3, verify=self.ca).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def reload_env(self) -> None:
+        self.env = read_env(self.work / "coursehub.env")
+
+
+def prepare_ops_files(work: Path) -> None:
+    """Own secrets, a self-signed certificate, settings with a short culler and one LMS origin,
+    and no public URL: the hub must learn HTTPS from the certificate alone."""
+    for sub in ("jupyterhub_config.d", "tls", "backups"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "COURSEHUB_ENV_FILE": str(work / "coursehub.env"),
+           "COURSEHUB_SECRETS_DIR": str(work / "secrets"),
+           "COURSEHUB_SETTINGS_FILE": str(work / "settings.yaml")}
+    subprocess.run(["scripts/secrets.sh"], cwd=ROOT, env=env, check=True, capture_output=True)
+    lines = []
+    for line in (work / "coursehub.env").read_text().splitlines():
+        if line.startswith("COURSEHUB_PORT="):
+            line = f"COURSEHUB_PORT={OPS_PORT}"
+        elif line.startswith("COURSEHUB_BIND="):
+            line = "COURSEHUB_BIND=127.0.0.1"
+        lines.append(line)
+    (work / "coursehub.env").write_text("\n".join(lines) + "\n")
+    settings = yaml.safe_load((ROOT / "settings.example.yaml").read_text())
+    settings["roles"]["student"].update(mem="512M", mem_max="1G")
+    settings["culler"] = {"timeout": CULL_TIMEOUT, "interval": CULL_INTERVAL, "max_age": 0}
+    settings["framing"] = {"allowed_origins": [LMS_ORIGIN]}
+    (work / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    subprocess.run([
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-keyout", str(work / "tls" / "tls.key"), "-out", str(work / "tls" / "tls.crt"),
+    ], check=True, capture_output=True)
+    # The proxy runs as nobody: the key must be readable by it (docs/operations.md).
+    (work / "tls" / "tls.key").chmod(0o644)
+
+
+def up(stack: OpsStack) -> None:
+    started = time.monotonic()
+    result = stack.run("scripts/up.sh", check=False, timeout=1800)
+    if result.returncode != 0:
+        pytest.fail(f"make up ({stack.name}) failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    print(f"\n{stack.name} up in {time.monotonic() - started:.1f} s")
+
+
+@pytest.fixture(scope="module")
+def ops():
+    url = f"https://127.0.0.1:{OPS_PORT}"
+    reuse = os.environ.get("COURSEHUB_TEST_REUSE") == "1" and (OPS_WORK / "coursehub.env").exists()
+    if not reuse:
+        if (OPS_WORK / "coursehub.env").exists():
+            OpsStack(url, {}, OPS_WORK / "secrets", OPS_WORK / "settings.yaml", name=OPS_STACK).run(
+                "scripts/down.sh", check=False)
+        subprocess.run(["docker", "volume", "rm", f"{OPS_STACK}-data", f"{OPS_STACK}-pgdata"],
+                       capture_output=True)
+        shutil.rmtree(OPS_WORK, ignore_errors=True)
+        prepare_ops_files(OPS_WORK)
+    stack = OpsStack(url, read_env(OPS_WORK / "coursehub.env"), OPS_WORK / "secrets",
+                     OPS_WORK / "settings.yaml", name=OPS_STACK)
+    stack.session.verify = stack.ca
+    # NOTE: requests lets REQUESTS_CA_BUNDLE override Session.verify unless trust_env is off.
+    stack.session.trust_env = False
+    if not (reuse and stack.healthy()):
+        up(stack)
+    yield stack
+    if os.environ.get("COURSEHUB_TEST_KEEP") != "1":
+        stack.run("scripts/down.sh", check=False)
+
+
+# -- helpers: everything through the proxy, as the LMS, a browser and the admin would -------
+def login(stack: OpsStack, user: str, course: str, role: str = "student"):
+    """A signed LTI 1.1 launch over HTTPS; returns (session, course id, hub username)."""
+    from coursehub.launcher import LaunchSpec, lti11_launch
+
+    key, _, secret = stack.env["COURSEHUB_LTI11_CONSUMERS"].split(",")[0].partition(":")
+    url, fields = lti11_launch(stack.url, LaunchSpec(user=user, role=role, course=course), key, secret)
+    session = requests.Session()
+    session.verify, session.trust_env = stack.ca, False
+    response = session.post(url, data=fields, allow_redirects=False, timeout=60)
+    assert response.status_code == 302, response.text[:500]
+    assert "jupyterhub-hub-login" in session.cookies, "the launch set no login cookie"
+    course_id = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    name = session.get(f"{stack.url}/hub/api/user", timeout=10).json()["name"]
+    return session, course_id, name, response
+
+
+def open_course(stack: OpsStack, session: requests.Session, user: str, course: str) -> str:
+    """The LMS link's landing page, then the spawn it asks for; waits until the server is ready.
+    Returns the handler's decision as seen from its redirect (spawn or reuse)."""
+    answer = session.get(f"{stack.url}/hub/coursehub/open/{course}", allow_redirects=False, timeout=60)
+    assert answer.status_code == 302, answer.text[:500]
+    decision = "reuse" if f"/user/{user}/{course}" in answer.headers["Location"] else "spawn"
+    if decision == "spawn":
+        session.get(f"{stack.url}/hub/spawn/{user}/{course}", allow_redirects=False, timeout=60)
+    wait_until(lambda: server(stack, user, course).get("ready"), 120, 1,
+               f"{user}/{course} to be ready", logs=lambda: stack.logs("hub", 60))
+    touch(stack, user, course)
+    return decision
+
+
+def server(stack: OpsStack, user: str, course: str) -> dict:
+    return stack.api("GET", f"/users/{user}").json()["servers"].get(course) or {}
+
+
+def touch(stack: OpsStack, user: str, course: str) -> None:
+    """Reports activity now, so the short culler leaves this server alone for CULL_TIMEOUT."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    stack.api("POST", f"/users/{user}/activity",
+              json={"servers": {course: {"last_activity": now}}}).raise_for_status()
+
+
+def contents(stack: OpsStack, user: str, course: str, path: str) -> str:
+    return f"{stack.url}/user/{user}/{course}/api/contents/{path}"
+
+
+def write_file(stack: OpsStack, user: str, course: str, path: str, data: bytes) -> None:
+    touch(stack, user, course)
+    response = stack.session.put(
+        contents(stack, user, course, path), timeout=30,
+        headers={"Authorization": f"token {stack.env['COURSEHUB_API_TOKEN']}"},
+        json={"type": "file", "format": "base64", "content": base64.b64encode(data).decode()},
+    )
+    assert response.status_code in (200, 201), response.text[:500]
+
+
+def read_file(stack: OpsStack, user: str, course: str, path: str) -> bytes:
+    touch(stack, user, course)
+    response = stack.session.get(
+        contents(stack, user, course, path), params={"format": "base64", "type": "file"},
+        headers={"Authorization": f"token {stack.env['COURSEHUB_API_TOKEN']}"}, timeout=30,
+    )
+    assert response.status_code == 200, response.text[:500]
+    return base64.b64decode(response.json()["content"])
+
+
+def set_cookie_headers(response: requests.Response) -> list[str]:
+    return response.raw.headers.getlist("Set-Cookie")
+
+
+# -- HTTPS and framing --------------------------------------------------------------------
+def test_https_from_the_admins_certificate_with_secure_cross_site_cookies(ops):
+    assert requests.get(f"{ops.url}/hub/health", timeout=5, verify=ops.ca).status_code == 200
+    # One port, one protocol: plain HTTP on the HTTPS port gets no hub page.
+    try:
+        plain = requests.get(f"http://127.0.0.1:{OPS_PORT}/hub/health", timeout=5)
+        assert plain.status_code != 200
+    except requests.RequestException:
+        pass
+    _, _, _, launch = login(ops, unique("tls"), unique("c"))
+    cookies = [c for c in set_cookie_headers(launch) if c.startswith("jupyterhub-")]
+    assert cookies, launch.headers
+    for cookie in cookies:
+        attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
+        assert "secure" in attributes and "samesite=none" in attributes, cookie
+
+
+def test_lms_may_frame_hub_pages_and_course_servers(ops):
+    lms_user, label = unique("frm"), unique("c")
+    session, course, user, _ = login(ops, lms_user, label)
+    expected = f"frame-ancestors 'self' {LMS_ORIGIN}"
+    home = session.get(f"{ops.url}/hub/home", timeout=10)
+    assert home.status_code == 200 and home.headers["Content-Security-Policy"] == expected
+    open_course(ops, session, user, course)
+    # A browser's first visit: the server's OAuth round trip through the hub, then the page.
+    page = session.get(f"{ops.url}/user/{user}/{course}/lab", timeout=30)
+    assert page.status_code == 200, page.url
+    assert page.headers["Content-Security-Policy"] == expected
+    server_cookies = [c for c in session.cookies if c.name.startswith("jupyterhub-user-")]
+    assert server_cookies and all(c.secure for c in server_cookies)
+    ops.api("DELETE", f"/users/{user}/servers/{course}")
+
+
+# -- culling ------------------------------------------------------------------------------
+def test_idle_server_is_culled_and_the_next_launch_has_every_file(ops):
+    lms_user, label = unique("cul"), unique("c")
+    session, course, user, _ = login(ops, lms_user, label)
+    open_course(ops, session, user, course)
+    data = secrets.token_bytes(4096)
+    write_file(ops, user, course, "kept.bin", data)
+    container = ops.container_of(user, course).name
+    started = time.monotonic()
+    wait_until(lambda: not server(ops, user, course), CULL_TIMEOUT + CULL_INTERVAL + 40, 2,
+               "the idle culler to stop the server", logs=lambda: ops.logs("hub", 80))
+    culled_after = time.monotonic() - started
+    wait_until(lambda: ops.find_container(user, course) is None, 30, 1, f"{container} to go")
+    assert culled_after >= CULL_TIMEOUT - 10, f"culled after {culled_after:.0f}s: not idle long enough"
+    session, course, user, _ = login(ops, lms_user, label)
+    assert open_course(ops, session, user, course) == "spawn"
+    assert read_file(ops, user, course, "kept.bin") == data
+
+
+# -- faults -------------------------------------------------------------------------------
+def test_hub_serves_without_errors_once_postgres_is_back(ops):
+    assert ops.api("GET", "/users").status_code == 200  # pooled connections exist now
+    ops.compose("restart", "postgres", timeout=120)
+    wait_until(lambda: ops.compose("exec", "-T", "postgres", "pg_isready", "-h", "127.0.0.1", "-q",
+                                   check=False).returncode == 0,
+               60, 1, "postgres to accept connections again")
+    codes = [ops.api("GET", "/users").status_code for _ in range(10)]
+    codes += [ops.session.get(f"{ops.url}/hub/health", timeout=10).status_code for _ in range(5)]
+    assert all(code < 500 for code in codes), codes
+    lms_user, label = unique("pgr"), unique("c")
+    session, course, user, _ = login(ops, lms_user, label)
+    assert ops.api("GET", f"/users/{user}").json()["groups"] == [f"nbgrader-{course}"]
+
+
+def test_killed_server_comes_back_on_the_next_launch_with_its_files(ops):
+    lms_user, label = unique("kil"), unique("c")
+    session, course, user, _ = login(ops, lms_user, label)
+    open_course(ops, session, user, course)
+    data = secrets.token_bytes(2048)
+    write_file(ops, user, course, "work.bin", data)
+    ops.container_of(user, course).kill()
+    # The next LMS launch, before the hub's own poll has noticed the dead container.
+    session, course, user, _ = login(ops, lms_user, label)
+    assert open_course(ops, session, user, course) == "spawn"
+    assert read_file(ops, user, course, "work.bin") == data
+    ops.api("DELETE", f"/users/{user}/servers/{course}")
+
+
+def test_down_and_up_keep_users_groups_and_files(ops):
+    lms_user, label = unique("dnu"), unique("c")
+    session, course, user, _ = login(ops, lms_user, label)
+    open_course(ops, session, user, course)
+    data = secrets.token_bytes(1024)
+    write_file(ops, user, course, "term.bin", data)
+    down = ops.run("scripts/down.sh", check=False, timeout=300)
+    assert down.returncode == 0, down.stderr
+    assert ops.find_container(user, course) is None
+    up(ops)
+    model = ops.api("GET", f"/users/{user}").json()
+    assert model["groups"] == [f"nbgrader-{course}"]
+    session, course, user, _ = login(ops, lms_user, label)
+    open_course(ops, session, user, course)
+    assert read_file(ops, user, course, "term.bin") == data
+
+
+def test_status_lists_courses_and_running_servers(ops):
+    lms_user, label = unique("sts"), unique("c")
+    session, course, user, _ = login(ops, lms_user, label)
+    open_course(ops, session, user, course)
+    result = ops.compose("exec", "-T", "hub", "coursehub", "status", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert course in result.stdout and user in result.stdout
+    line = next(l for l in result.stdout.splitlines() if l.strip().startswith(course))
+    assert "servers=1" in line
+    ops.api("DELETE", f"/users/{user}/servers/{course}")
+
+
+# -- backup and restore (wipes this stack's volumes: keep it last) ------------------------
+def psql(stack: OpsStack, db: str, sql: str) -> str:
+    user = stack.env.get("POSTGRES_USER", "coursehub")
+    return stack.compose("exec", "-T", "postgres", "psql", "-U", user, "-d", db, "-tAc", sql).stdout.strip()
+
+
+def test_backup_wipe_restore_brings_back_every_byte_and_row(ops):
+    lms_user, label = unique("bak"), unique("c")
+    session, course, user, _ = login(ops, lms_user, label)
+    open_course(ops, session, user, course)
+    data = secrets.token_bytes(256 * 1024)
+    write_file(ops, user, course, "thesis.bin", data)
+    digest = hashlib.sha256(data).hexdigest()
+    # A second database stands in for a course gradebook: pg_dumpall must carry it too.
+    probe_db = "ops_probe"
+    psql(ops, "postgres", f"DROP DATABASE IF EXISTS {probe_db}")
+    psql(ops, "postgres", f"CREATE DATABASE {probe_db}")
+    psql(ops, probe_db, f"CREATE TABLE t (v text); INSERT INTO t VALUES ('{digest}')")
+    groups_before = ops.api("GET", "/groups").json()
+    uid_before = psql(ops, "jupyterhub", f"SELECT uid FROM coursehub_uids WHERE username = '{user}'")
+
+    started = time.monotonic()
+    backup = ops.run("scripts/backup.sh", check=False, timeout=600)
+    backup_seconds = time.monotonic() - started
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    archives = sorted((ops.work / "backups").glob("coursehub-*.tar.gz"))
+    assert archives, backup.stdout
+    archive = archives[-1]
+    assert archive.stat().st_mode & 0o777 == 0o600
+    assert "SECRETS" in backup.stdout
+
+    # A fresh host: no containers, no volumes, no env file, settings or secrets.
+    ops.run("scripts/down.sh", timeout=300)
+    subprocess.run(["docker", "volume", "rm", f"{ops.name}-data", f"{ops.name}-pgdata"], check=True,
+                   capture_output=True)
+    for path in ("coursehub.env", "settings.yaml", "secrets"):
+        target = ops.work / path
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+
+    started = time.monotonic()
+    restore = subprocess.run(["scripts/restore.sh", str(archive)], cwd=ROOT, timeout=1800, text=True,
+                             capture_output=True, env={**ops.compose_env(), "FORCE": "1"})
+    restore_seconds = time.monotonic() - started
+    assert restore.returncode == 0, restore.stdout[-3000:] + restore.stderr[-3000:]
+    print(f"\nbackup {archive.stat().st_size / 1e6:.1f} MB in {backup_seconds:.1f} s, "
+          f"restore in {restore_seconds:.1f} s")
+    ops.reload_env()
+
+    assert psql(ops, probe_db, "SELECT v FROM t") == digest
+    assert psql(ops, "jupyterhub", f"SELECT uid FROM coursehub_uids WHERE username = '{user}'") == uid_before
+    assert ops.api("GET", f"/users/{user}").json()["groups"] == [f"nbgrader-{course}"]
+    assert sorted(ops.api("GET", "/groups").json(), key=lambda g: g["name"]) == sorted(groups_before, key=lambda g: g["name"])
+    session, course, user, _ = login(ops, lms_user, label)
+    open_course(ops, session, user, course)
+    assert hashlib.sha256(read_file(ops, user, course, "thesis.bin")).hexdigest() == digest
+    home = ops.container_of(user, course).exec_run("stat -c '%u %a' /home/jovyan").output.decode()
+    assert home.split()[0] == uid_before, home
