@@ -7,7 +7,7 @@ export COURSEHUB_IMAGE_TAG ?= $(shell cat VERSION)
 
 .DEFAULT_GOAL := help
 .PHONY: help up down build secrets logs ps lti-config params status test test-unit \
-        test-integration test-e2e bench clean backup restore upgrade
+        test-integration test-e2e bench load clean backup restore upgrade
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -53,8 +53,15 @@ test-unit: $(VENV)/.done ## unit tests only (no Docker, seconds)
 test-integration: $(VENV)/.done ## integration tests against an isolated compose project
 	$(PY) -m pytest tests/integration -v
 
+test-e2e: $(VENV)/.done ## browser tests only (installs Debian's chromium when missing)
+	@scripts/install-browser.sh
+	$(PY) -m pytest tests/e2e -v
+
 bench: $(VENV)/.done ## benchmarks, each figure beside its baseline measured in the same run
 	$(PY) -m bench
+
+load: $(VENV)/.done ## a class at once on a dedicated stack: 50 launches to ready servers, 100 logins
+	$(PY) bench/load.py
 
 backup: ## write backups/coursehub-<time>.tar.gz (database, homes, courses, exchange, settings)
 	@scripts/backup.sh

@@ -129,8 +129,9 @@ def read_env(path: Path) -> dict:
     return env
 
 
-def prepare_files() -> None:
-    """The test stack's own env file, secrets and settings (dev platform on)."""
+def prepare_files(overrides: dict | None = None) -> None:
+    """The test stack's own env file, secrets and settings (dev platform on); ``overrides``
+    replace keys of settings sections, e.g. ``{"spawn": {"start_timeout": 300}}``."""
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "jupyterhub_config.d").mkdir(exist_ok=True)
     (WORK / "tls").mkdir(exist_ok=True)
@@ -160,6 +161,8 @@ def prepare_files() -> None:
     settings["roles"]["student"]["mem"] = "512M"
     settings["roles"]["student"]["mem_max"] = "1G"
     settings["culler"] = {"timeout": 0, "interval": 300, "max_age": 0}
+    for section, values in (overrides or {}).items():
+        settings.setdefault(section, {}).update(values)
     (WORK / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
 
 
@@ -167,9 +170,10 @@ class StackStartError(RuntimeError):
     """`make up` of the test project failed; the message holds the end of its output."""
 
 
-def start_stack() -> Stack:
+def start_stack(settings_overrides: dict | None = None, extra_config: str = "") -> Stack:
     """The test project's stack, healthy: reused when COURSEHUB_TEST_REUSE=1 and it answers,
-    otherwise removed with its volumes and brought up from nothing with scripts/up.sh."""
+    otherwise removed with its volumes and brought up from nothing with scripts/up.sh.
+    ``extra_config`` goes to the stack's jupyterhub_config.d (the admin's escape hatch)."""
     url = f"http://127.0.0.1:{PORT}"
     reuse = os.environ.get("COURSEHUB_TEST_REUSE") == "1"
     if not (reuse and (WORK / "coursehub.env").exists()):
@@ -181,7 +185,9 @@ def start_stack() -> Stack:
             subprocess.run(["docker", "volume", "rm", f"{STACK}-data", f"{STACK}-pgdata"],
                            capture_output=True)
         shutil.rmtree(WORK, ignore_errors=True)
-        prepare_files()
+        prepare_files(settings_overrides)
+        if extra_config:
+            (WORK / "jupyterhub_config.d" / "50-harness.py").write_text(extra_config)
     stack = Stack(url, read_env(WORK / "coursehub.env"), WORK / "secrets", WORK / "settings.yaml")
     if not (reuse and stack.healthy()):
         started = time.monotonic()
