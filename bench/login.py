@@ -1,0 +1,232 @@
+"""Login throughput: LTI 1.1 and LTI 1.3 logins per second and p50/p95 of the login step alone,
+sequential and 20 concurrent, against our hub and, in the same run, a bare JupyterHub with the
+stock ``ltiauthenticator.lti11.auth.LTI11Authenticator`` as the baseline.
+
+The baseline is a second hub container from our own coursehub/hub image (same JupyterHub,
+same ltiauthenticator) with a ten-line config, its own SQLite file, behind its own CHP
+container from coursehub/proxy, on a docker network of its own, published on 127.0.0.1 only:
+the same path through CHP that our hub has. Each launch is signed in its worker just before
+its clock starts (LTI 1.1 timestamps are valid for 30 s only), so the latencies are the hub's. Every login is a new LMS user (a class's first
+launches); a login counts only when the hub's login cookie is set (DESIGN 9).
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from urllib.parse import urljoin
+
+import requests
+
+from coursehub import devplatform
+from coursehub.launcher import LaunchSpec, lti11_launch, lti13_login_url, parse_form
+from coursehub.toolkeys import SigningKey
+
+LOGIN_COOKIE = "jupyterhub-hub-login"
+SEQUENTIAL = 60
+CONCURRENT = 20
+CONCURRENT_TOTAL = 200
+STOCK_PORT = 18551
+STOCK_CONFIG = """\
+c = get_config()  # noqa: F821 - the stock baseline: nothing of coursehub
+import os
+c.JupyterHub.authenticator_class = "ltiauthenticator.lti11.auth.LTI11Authenticator"
+c.LTI11Authenticator.consumers = {"stock": os.environ["STOCK_SECRET"]}
+c.LTI11Authenticator.username_key = "user_id"
+c.Authenticator.allow_all = True  # JupyterHub 5+ admits nobody otherwise (DESIGN 9)
+c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
+c.JupyterHub.hub_connect_url = "http://stock-hub:8081"
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = "http://stock-proxy:8001"
+c.JupyterHub.db_url = "sqlite:////tmp/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = "/tmp/cookie_secret"
+"""
+
+
+@dataclass
+class Run:
+    """One measured block of logins."""
+
+    ok: int
+    failed: int
+    seconds: float
+    latencies: list[float]
+    hub_cpu_ms: float | None = None
+    errors: dict | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def quantile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    def text(self) -> str:
+        cpu = f", hub CPU {self.hub_cpu_ms:.1f} ms/login" if self.hub_cpu_ms is not None else ""
+        return (f"{self.per_second:6.1f}/s  p50 {self.quantile(0.5):6.1f} ms  p95 {self.quantile(0.95):6.1f} ms"
+                f"  ({self.ok} ok, {self.failed} failed{cpu})" + (f" {self.errors}" if self.errors else ""))
+
+
+def container_cpu_ns(container) -> int:
+    return container.stats(stream=False)["cpu_stats"]["cpu_usage"]["total_usage"]
+
+
+def measure(prepared: list, login, concurrency: int, container=None) -> Run:
+    """Runs ``login(make()) -> True | reason`` for each ``make`` of ``prepared`` (callables that
+    build one request) with ``concurrency`` threads."""
+    cpu_before = container_cpu_ns(container) if container is not None else None
+
+    errors: Counter = Counter()
+
+    def timed(make):
+        item = make()
+        started = time.perf_counter()
+        try:
+            ok = login(item)
+        except requests.RequestException as error:
+            ok = type(error).__name__
+        if ok is not True:
+            errors[ok or "refused"] += 1
+        return ok is True, time.perf_counter() - started
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        results = list(pool.map(timed, prepared))
+    seconds = time.perf_counter() - started
+    run = Run(ok=sum(ok for ok, _ in results), failed=sum(not ok for ok, _ in results),
+              seconds=seconds, latencies=[t for ok, t in results if ok], errors=dict(errors))
+    if container is not None and run.ok:
+        run.hub_cpu_ms = (container_cpu_ns(container) - cpu_before) / 1e6 / len(prepared)
+    return run
+
+
+# -- LTI 1.1 ------------------------------------------------------------------------------
+def signed_lti11(base_url: str, key: str, secret: str, count: int, prefix: str) -> list:
+    tag = secrets.token_hex(3)
+    return [partial(lti11_launch, base_url, LaunchSpec(user=f"{prefix}{tag}{i}", role="student",
+                                                       course="bench101"), key, secret) for i in range(count)]
+
+
+def lti11_login(item: tuple[str, dict]) -> bool | str:
+    url, fields = item
+    with requests.Session() as session:
+        response = session.post(url, data=fields, allow_redirects=False, timeout=60)
+        return response.status_code == 302 and LOGIN_COOKIE in session.cookies or f"HTTP {response.status_code}"
+
+
+# -- LTI 1.3: initiation -> the dev platform's authorize page -> the form POST to the callback
+def lti13_urls(stack, count: int, prefix: str) -> list:
+    key = SigningKey.from_file(stack.secrets_dir / devplatform.DEV_KEY_FILENAME)
+    tag = secrets.token_hex(3)
+    return [partial(lti13_login_url, stack.url, key, LaunchSpec(user=f"{prefix}{tag}{i}", role="student",
+                                                                course="bench101")) for i in range(count)]
+
+
+def lti13_login(url: str) -> bool | str:
+    with requests.Session() as session:
+        initiation = session.get(url, allow_redirects=False, timeout=60)
+        if initiation.status_code != 302:
+            return f"initiation HTTP {initiation.status_code}"
+        page = session.get(urljoin(url, initiation.headers["Location"]), allow_redirects=False, timeout=60)
+        action, fields = parse_form(page.text)
+        if not action:
+            return f"authorize HTTP {page.status_code}"
+        callback = session.post(urljoin(url, action), data=fields, allow_redirects=False, timeout=60)
+        return callback.status_code == 302 and LOGIN_COOKIE in session.cookies or f"callback HTTP {callback.status_code}"
+
+
+# -- the stock baseline -------------------------------------------------------------------
+class StockHub:
+    """A bare JupyterHub + stock LTI11Authenticator behind its own CHP (see module docstring)."""
+
+    def __init__(self, image_tag: str, name: str = "coursehub-bench-stock", port: int = STOCK_PORT):
+        self.tag, self.name, self.port = image_tag, name, port
+        self.secret = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{port}"
+        self.workdir = Path(tempfile.mkdtemp(prefix="coursehub-stock-"))
+
+    def _docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, timeout=120)
+
+    def __enter__(self) -> "StockHub":
+        self.stop()
+        token = secrets.token_hex(16)
+        config = self.workdir / "jupyterhub_config.py"
+        config.write_text(STOCK_CONFIG)
+        config.chmod(0o644)
+        self.workdir.chmod(0o755)
+        self._docker("network", "create", self.name)
+        self._docker("run", "-d", "--name", f"{self.name}-proxy", "--network", self.name,
+                     "--network-alias", "stock-proxy", "-e", f"CONFIGPROXY_AUTH_TOKEN={token}",
+                     "-e", "COURSEHUB_HUB_URL=http://stock-hub:8081",
+                     "-p", f"127.0.0.1:{self.port}:8000", f"coursehub/proxy:{self.tag}")
+        self._docker("run", "-d", "--name", f"{self.name}-hub", "--network", self.name,
+                     "--network-alias", "stock-hub", "-e", f"CONFIGPROXY_AUTH_TOKEN={token}",
+                     "-e", f"STOCK_SECRET={self.secret}", "-v", f"{config}:/srv/stock/jupyterhub_config.py:ro",
+                     "-w", "/tmp", f"coursehub/hub:{self.tag}",
+                     "jupyterhub", "-f", "/srv/stock/jupyterhub_config.py")
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(f"{self.url}/hub/health", timeout=3).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                logs = self._docker("logs", "--tail", "40", f"{self.name}-hub", check=False)
+                self.stop()
+                raise RuntimeError(f"the stock hub did not answer in 90 s:\n{logs.stdout}{logs.stderr}")
+            time.sleep(1)
+
+    def container(self):
+        import docker
+
+        return docker.from_env().containers.get(f"{self.name}-hub")
+
+    def stop(self) -> None:
+        self._docker("rm", "-f", f"{self.name}-hub", f"{self.name}-proxy", check=False)
+        self._docker("network", "rm", self.name, check=False)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# -- the rows -----------------------------------------------------------------------------
+def rows(bench) -> list[tuple[str, str, str]]:
+    """(figure, value, baseline) rows for `make bench`: LTI 1.1 ours vs stock, LTI 1.3 ours vs
+    the stock figure of DESIGN 9 (the stock LTI 1.3 authenticator needs a real platform).
+    ``bench`` is bench.stack.Bench or a harness.Stack."""
+    from coursehub import __version__
+
+    stack = getattr(bench, "stack", bench)
+    key, _, secret = stack.env["COURSEHUB_LTI11_CONSUMERS"].split(",")[0].partition(":")
+    hub = stack.container("hub")
+    out = []
+    with StockHub(stack.env.get("COURSEHUB_IMAGE_TAG") or __version__) as stock:
+        stock_hub = stock.container()
+        for label, concurrency, count in (("sequential", 1, SEQUENTIAL),
+                                          (f"{CONCURRENT} concurrent", CONCURRENT, CONCURRENT_TOTAL)):
+            # Warm both hubs the same way (first requests load templates and code paths).
+            measure(signed_lti11(stack.url, key, secret, 5, "warm"), lti11_login, 1)
+            measure(signed_lti11(stock.url, "stock", stock.secret, 5, "warm"), lti11_login, 1)
+            ours = measure(signed_lti11(stack.url, key, secret, count, "b11"), lti11_login, concurrency, hub)
+            base = measure(signed_lti11(stock.url, "stock", stock.secret, count, "s11"), lti11_login,
+                           concurrency, stock_hub)
+            out.append((f"LTI 1.1 login, {label}", ours.text(), f"stock LTI11Authenticator: {base.text()}"))
+    published = {1: "stock, DESIGN 9 (other 2-core host): ~38/s", CONCURRENT: "stock, DESIGN 9: ~55/s"}
+    for label, concurrency, count in (("sequential", 1, SEQUENTIAL),
+                                      (f"{CONCURRENT} concurrent", CONCURRENT, CONCURRENT_TOTAL)):
+        run = measure(lti13_urls(stack, count, "b13"), lti13_login, concurrency, hub)
+        out.append((f"LTI 1.3 login (3 requests), {label}", run.text(), published[concurrency]))
+    return out
