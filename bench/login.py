@@ -13,6 +13,7 @@ launches); a login counts only when the hub's login cookie is set (DESIGN 9).
 from __future__ import annotations
 
 import secrets
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -200,6 +201,7 @@ class StockHub:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 # -- the rows -----------------------------------------------------------------------------
