@@ -139,7 +139,9 @@ def apply_spawner(c, settings: Settings) -> None:
     c.DockerSpawner.pull_policy = "ifnotpresent"
     c.DockerSpawner.image = settings.roles["student"].image
     c.Spawner.start_timeout = settings.start_timeout
-    c.Spawner.http_timeout = 60
+    # A whole class starting at once on a small host can take minutes to answer: the wait for
+    # the server's first HTTP answer follows the admin's start timeout, not a fixed 60 s.
+    c.Spawner.http_timeout = settings.start_timeout
     c.Spawner.environment = {
         "COURSEHUB_FRAME_ANCESTORS": frame_ancestors(settings),
     }
