@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 
 import docker
 
@@ -13,11 +14,27 @@ from .store import Store
 DATA_ROOT_IN_HUB = "/srv/coursehub/data"
 
 
-@functools.cache
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
 def store_for(db_url: str) -> Store:
-    store = Store(db_url)
-    store.create_tables()
-    return store
+    # One Store per database and process, made under a lock: threads asking at once must not
+    # each build one and race their CREATE TABLEs.
+    with _stores_lock:
+        if db_url not in _stores:
+            store = Store(db_url)
+            store.create_tables()
+            _stores[db_url] = store
+        return _stores[db_url]
+
+
+def forget_stores() -> None:
+    """Drops the cached stores (tests that use throwaway databases)."""
+    with _stores_lock:
+        for store in _stores.values():
+            store.close()
+        _stores.clear()
 
 
 def store(settings: Settings) -> Store:

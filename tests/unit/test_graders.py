@@ -116,7 +116,7 @@ def test_fingerprint_follows_the_container(settings):
 def sqlite_settings(tmp_path):
     settings = make_settings(f"sqlite:///{tmp_path}/hub.sqlite")
     yield settings
-    runtime.store_for.cache_clear()
+    runtime.forget_stores()
 
 
 def test_registry_allocates_once_and_ids_never_collide(sqlite_settings):
