@@ -170,6 +170,20 @@ class StackStartError(RuntimeError):
     """`make up` of the test project failed; the message holds the end of its output."""
 
 
+def wipe_project(name: str) -> None:
+    """Removes every container, the network and the volumes of the *test* project `name`, so a
+    run starts from nothing - also when they were left by another checkout, whose env file (and
+    so whose database password) this one does not have. Never used on the admin's project."""
+    assert name != "coursehub", "refusing to wipe the admin's own stack"
+    for label in (f"com.docker.compose.project={name}", f"coursehub.stack={name}"):
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    subprocess.run(["docker", "volume", "rm", f"{name}-data", f"{name}-pgdata"], capture_output=True)
+    subprocess.run(["docker", "network", "rm", name], capture_output=True)
+
+
 def start_stack(settings_overrides: dict | None = None, extra_config: str = "") -> Stack:
     """The test project's stack, healthy: reused when COURSEHUB_TEST_REUSE=1 and it answers,
     otherwise removed with its volumes and brought up from nothing with scripts/up.sh.
@@ -177,13 +191,7 @@ def start_stack(settings_overrides: dict | None = None, extra_config: str = "") 
     url = f"http://127.0.0.1:{PORT}"
     reuse = os.environ.get("COURSEHUB_TEST_REUSE") == "1"
     if not (reuse and (WORK / "coursehub.env").exists()):
-        if (WORK / "coursehub.env").exists():
-            # A previous run's stack of the *test* project: remove it and its volumes so
-            # every run starts from nothing. Never touches the admin's `coursehub` project.
-            old = Stack(url, {}, WORK / "secrets", WORK / "settings.yaml")
-            old.run("scripts/down.sh", check=False)
-            subprocess.run(["docker", "volume", "rm", f"{STACK}-data", f"{STACK}-pgdata"],
-                           capture_output=True)
+        wipe_project(STACK)
         shutil.rmtree(WORK, ignore_errors=True)
         prepare_files(settings_overrides)
         if extra_config:

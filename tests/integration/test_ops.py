@@ -22,6 +22,7 @@ import requests
 import yaml
 
 from conftest import ROOT, Stack, read_env, unique, wait_until
+from harness import wipe_project
 
 OPS_STACK = os.environ.get("COURSEHUB_OPS_STACK", "coursehub-ops")
 OPS_PORT = int(os.environ.get("COURSEHUB_OPS_PORT", "18300"))
@@ -103,11 +104,7 @@ def ops():
     url = f"https://127.0.0.1:{OPS_PORT}"
     reuse = os.environ.get("COURSEHUB_TEST_REUSE") == "1" and (OPS_WORK / "coursehub.env").exists()
     if not reuse:
-        if (OPS_WORK / "coursehub.env").exists():
-            OpsStack(url, {}, OPS_WORK / "secrets", OPS_WORK / "settings.yaml", name=OPS_STACK).run(
-                "scripts/down.sh", check=False)
-        subprocess.run(["docker", "volume", "rm", f"{OPS_STACK}-data", f"{OPS_STACK}-pgdata"],
-                       capture_output=True)
+        wipe_project(OPS_STACK)
         shutil.rmtree(OPS_WORK, ignore_errors=True)
         prepare_ops_files(OPS_WORK)
     stack = OpsStack(url, read_env(OPS_WORK / "coursehub.env"), OPS_WORK / "secrets",
