@@ -9,16 +9,8 @@
 # The stack keeps running; servers writing during the backup may leave their newest edits out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export COURSEHUB_IMAGE_TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
-STACK="${COURSEHUB_STACK:-coursehub}"
-ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
-SETTINGS_FILE="${COURSEHUB_SETTINGS_FILE:-settings.yaml}"
-SECRETS_DIR="${COURSEHUB_SECRETS_DIR:-env/secrets}"
-TLS_DIR="${COURSEHUB_TLS_DIR:-tls}"
+. scripts/lib.sh
 OUT_DIR="${COURSEHUB_BACKUP_DIR:-backups}"
-HELPER_IMAGE="coursehub/python:$COURSEHUB_IMAGE_TAG"
-step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 started=$SECONDS
 umask 077
 

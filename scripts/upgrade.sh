@@ -5,9 +5,7 @@
 # Running servers keep their old image until they stop; their next launch uses the new plan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export COURSEHUB_IMAGE_TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
-step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+. scripts/lib.sh
 started=$SECONDS
 
 step "backup before anything changes"
