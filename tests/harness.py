@@ -105,6 +105,16 @@ class Stack:
         assert found, f"no running {service} container in {self.name}"
         return found[0]
 
+    def grader_logs(self, course: str) -> str:
+        """The output of `course`'s grader container (the formgrader and nbgrader's logs)."""
+        import docker
+
+        found = docker.from_env().containers.list(all=True, filters={"label": [
+            f"coursehub.stack={self.name}", f"coursehub.grader={course}",
+        ]})
+        assert found, f"no grader container for {course}"
+        return found[0].logs(tail=2000).decode(errors="replace")
+
     def find_container(self, user: str, course: str):
         """The container the hub made for `user`'s server of `course`, or None."""
         import docker

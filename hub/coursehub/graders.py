@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import logging
 import secrets
 import threading
@@ -38,6 +39,7 @@ log = logging.getLogger("coursehub.graders")
 
 GRADER_PORT = 8888
 GRADER_HOME = "/home/jovyan"
+ROSTER_DIR = "/srv/coursehub/roster"
 HUB_API_INSIDE_HUB = "http://127.0.0.1:8081/hub/api"
 # How long the hub's POST /services waits for a new grader to answer (JupyterHub's default
 # Service.timeout; it polls the service URL until then).
@@ -198,10 +200,20 @@ def plan_grader(settings: Settings, record: GraderRecord) -> GraderPlan:
     if settings.public_url.startswith("https://"):
         # Services do not get the hub's cookie options by themselves (UPSTREAM 2).
         env["JUPYTERHUB_COOKIE_OPTIONS"] = json.dumps({"samesite": "None", "secure": True})
+    # nbgrader's collect checks that a submission's files belong to the student named in it,
+    # by looking the owner's uid up in passwd. Students' uids are the hub's, so the hub keeps
+    # a passwd of the course's students (read-only here) and nss_wrapper answers from it;
+    # without it every submission looked "owned by unknown id".
+    env.update({
+        "LD_PRELOAD": "libnss_wrapper.so",
+        "NSS_WRAPPER_PASSWD": f"{ROSTER_DIR}/passwd",
+        "NSS_WRAPPER_GROUP": "/etc/group",
+    })
     mounts = (
         (f"courses/{course}", COURSE_ROOT),
         (f"exchange/{course}", f"{settings.exchange_root}/{course}"),
         (f"graders/{course}", GRADER_HOME),
+        (f"rosters/{course}", ROSTER_DIR),
     )
     plan = GraderPlan(
         name=container_name(settings, course),
@@ -286,6 +298,40 @@ def ensure_folders_sync(settings: Settings, record: GraderRecord) -> None:
     data = runtime.datastore(settings)
     data.ensure_course(record.course_id, record.grader_uid, record.course_gid)
     data.ensure_dir(f"graders/{record.course_id}", record.grader_uid, record.course_gid, 0o700)
+    data.ensure_dir(f"rosters/{record.course_id}", 0, 0, 0o755)
+    add_passwd_entries_sync(settings, record.course_id, {
+        grader_name(record.course_id): (record.grader_uid, record.course_gid, GRADER_HOME),
+    })
+
+
+_passwd_lock = threading.Lock()
+
+
+def passwd_line(name: str, uid: int, gid: int, home: str) -> str:
+    return f"{name}:x:{uid}:{gid}:{name}:{home}:/usr/sbin/nologin\n"
+
+
+def add_passwd_entries_sync(settings: Settings, course: str, entries: Mapping[str, tuple]) -> None:
+    """Adds users to the course's roster passwd (rosters/{course}/passwd, root-owned, 0644),
+    replacing the file atomically; names already there are kept as they are."""
+    from . import runtime
+
+    path = runtime.datastore(settings).local(f"rosters/{course}/passwd")
+    with _passwd_lock:
+        try:
+            with open(path) as handle:
+                lines = handle.readlines()
+        except FileNotFoundError:
+            lines = []
+        known = {line.split(":", 1)[0] for line in lines}
+        new = [passwd_line(name, *entry) for name, entry in sorted(entries.items()) if name not in known]
+        if not new and lines:
+            return
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as handle:
+            handle.writelines(lines + new)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
 
 
 def ensure_gradebook_sync(settings: Settings, record: GraderRecord) -> None:
@@ -355,7 +401,10 @@ def ensure_container_sync(settings: Settings, plan: GraderPlan, client=None) -> 
             return "started"
         container.remove(force=True)
         action = "recreated"
-    volumes = {data.host(src): {"bind": dst, "mode": "rw"} for src, dst in plan.mounts}
+    volumes = {
+        data.host(src): {"bind": dst, "mode": "ro" if dst == ROSTER_DIR else "rw"}
+        for src, dst in plan.mounts
+    }
     try:
         container = client.containers.create(
             plan.image,
@@ -550,6 +599,11 @@ async def add_student(settings: Settings, launch) -> bool:
         "lms_user_id": launch.lms_user_id,
     }
     try:
+        from . import runtime
+
+        uid = await runtime.store(settings).allocate_uid(launch.username)
+        await asyncio.to_thread(add_passwd_entries_sync, settings, launch.course_id,
+                                {launch.username: (uid, uid, "/home/jovyan")})
         url = await asyncio.to_thread(roster_url, settings, launch.course_id)
         return await asyncio.to_thread(upsert_student_sync, url, student)
     except Exception:  # noqa: BLE001 - the roster is a convenience; never fail a launch on it

@@ -155,6 +155,10 @@ def test_two_courses_full_lifecycle(stack):
         not any(a.get("course_id") == course_a for a in refused.json().get("value", [])), refused.text[:500]
 
     fg_a.ok("POST", "formgrader/api/assignment/ps1/collect")
+    # nbgrader's owner check resolved every submitting uid to its student (roster passwd):
+    # an unknown owner would be logged as a possible cheating attempt.
+    grader_logs = stack.grader_logs(course_a)
+    assert "cheating attempt" not in grader_logs, grader_logs[-2000:]
     for name in (good_name, both_name):
         fg_a.ok("POST", f"formgrader/api/submission/ps1/{name}/autograde")
     scores = {s["student"]: s for s in fg_a.get("formgrader/api/submissions/ps1").json()}

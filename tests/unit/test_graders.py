@@ -97,7 +97,15 @@ def test_plan(settings):
         "courses/ds101": "/srv/nbgrader/course",
         "exchange/ds101": "/srv/nbgrader/exchange/ds101",
         "graders/ds101": "/home/jovyan",
+        "rosters/ds101": "/srv/coursehub/roster",
     }
+    # nbgrader's collect resolves submission owners through the roster passwd.
+    assert env["NSS_WRAPPER_PASSWD"] == "/srv/coursehub/roster/passwd"
+
+
+def test_passwd_lines_name_hub_users_without_a_login_shell():
+    line = graders.passwd_line("hanako-1a2b3c", 20012, 20012, "/home/jovyan")
+    assert line == "hanako-1a2b3c:x:20012:20012:hanako-1a2b3c:/home/jovyan:/usr/sbin/nologin\n"
 
 
 def test_plan_over_https_sets_cookie_options():
