@@ -1,6 +1,7 @@
 """Login throughput: LTI 1.1 and LTI 1.3 logins per second and p50/p95 of the login step alone,
 sequential and 20 concurrent, against our hub and, in the same run, a bare JupyterHub with the
-stock ``ltiauthenticator.lti11.auth.LTI11Authenticator`` as the baseline.
+stock ``ltiauthenticator.lti11.auth.LTI11Authenticator`` / ``lti13.auth.LTI13Authenticator`` as
+the baseline.
 
 The baseline is a second hub container from our own coursehub/hub image (same JupyterHub,
 same ltiauthenticator) with a ten-line config, its own SQLite file, behind its own CHP
@@ -8,6 +9,14 @@ container from coursehub/proxy, on a docker network of its own, published on 127
 the same path through CHP that our hub has. Each launch is signed in its worker just before
 its clock starts (LTI 1.1 timestamps are valid for 30 s only), so the latencies are the hub's. Every login is a new LMS user (a class's first
 launches); a login counts only when the hub's login cookie is set (DESIGN 9).
+
+The stock LTI 1.3 hub is registered with our dev platform (its issuer and client id, its JWKS as
+our hub serves it on the bench network, http://hub:8081/hub/coursehub/dev/jwks) and both hubs run
+the same three requests. The dev authorize endpoint posts tokens only to a callback on the host
+the browser asked it on (no open relay), so the stock hub's own CHP routes /hub/coursehub/dev/ to
+our hub (stock ``Proxy.extra_routes``): the browser reaches the dev platform same-origin on the
+stock hub's address, as it does on ours, and the form goes to the stock hub's callback. Stock
+fetches that JWKS synchronously on every launch (upstream behaviour, DESIGN 9); ours has it pinned.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urljoin
 
 import requests
@@ -50,6 +60,20 @@ c.ConfigurableHTTPProxy.api_url = "http://stock-proxy:8001"
 c.JupyterHub.db_url = "sqlite:////tmp/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "/tmp/cookie_secret"
 """
+# The stock LTI 1.3 baseline: the common part of STOCK_CONFIG plus upstream's LTI 1.3 settings.
+STOCK13_CONFIG = "\n".join(line for line in STOCK_CONFIG.splitlines()
+                           if "LTI11Authenticator" not in line) + """
+c.JupyterHub.authenticator_class = "ltiauthenticator.lti13.auth.LTI13Authenticator"
+c.LTI13Authenticator.issuer = os.environ["STOCK_ISSUER"]
+c.LTI13Authenticator.client_id = {os.environ["STOCK_CLIENT_ID"]}
+c.LTI13Authenticator.jwks_endpoint = os.environ["STOCK_JWKS"]
+c.LTI13Authenticator.authorize_url = os.environ["STOCK_AUTHORIZE"]
+c.LTI13Authenticator.username_key = "sub"
+if os.environ.get("STOCK_EXTRA_ROUTE"):
+    path, _, target = os.environ["STOCK_EXTRA_ROUTE"].partition("=")
+    c.Proxy.extra_routes = {path: target}
+"""
+BENCH_NETWORK_HUB = "http://hub:8081"  # our hub on the bench stack's docker network
 
 
 @dataclass
@@ -135,6 +159,8 @@ def lti13_urls(stack, count: int, prefix: str) -> list:
 
 
 def lti13_login(url: str) -> bool | str:
+    """Initiation -> the dev platform's authorize page -> its form POST (the same for both hubs:
+    only the host of ``url`` differs)."""
     with requests.Session() as session:
         initiation = session.get(url, allow_redirects=False, timeout=60)
         if initiation.status_code != 302:
@@ -149,10 +175,14 @@ def lti13_login(url: str) -> bool | str:
 
 # -- the stock baseline -------------------------------------------------------------------
 class StockHub:
-    """A bare JupyterHub + stock LTI11Authenticator behind its own CHP (see module docstring)."""
+    """A bare JupyterHub + a stock authenticator behind its own CHP (see module docstring).
+    ``env`` goes to the hub container; ``join`` names networks (the bench stack's) that the hub
+    and its proxy also join, to reach our hub's dev JWKS / authorize or a test JWKS server."""
 
-    def __init__(self, image_tag: str, name: str = "coursehub-bench-stock", port: int = STOCK_PORT):
+    def __init__(self, image_tag: str, name: str = "coursehub-bench-stock", port: int = STOCK_PORT,
+                 config: str = STOCK_CONFIG, env: dict | None = None, join: tuple[str, ...] = ()):
         self.tag, self.name, self.port = image_tag, name, port
+        self.config, self.env, self.join = config, dict(env or {}), join
         self.secret = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{port}"
         self.workdir = Path(tempfile.mkdtemp(prefix="coursehub-stock-"))
@@ -164,7 +194,7 @@ class StockHub:
         self.stop()
         token = secrets.token_hex(16)
         config = self.workdir / "jupyterhub_config.py"
-        config.write_text(STOCK_CONFIG)
+        config.write_text(self.config)
         config.chmod(0o644)
         self.workdir.chmod(0o755)
         self._docker("network", "create", self.name)
@@ -174,9 +204,13 @@ class StockHub:
                      "-p", f"127.0.0.1:{self.port}:8000", f"coursehub/proxy:{self.tag}")
         self._docker("run", "-d", "--name", f"{self.name}-hub", "--network", self.name,
                      "--network-alias", "stock-hub", "-e", f"CONFIGPROXY_AUTH_TOKEN={token}",
-                     "-e", f"STOCK_SECRET={self.secret}", "-v", f"{config}:/srv/stock/jupyterhub_config.py:ro",
+                     "-e", f"STOCK_SECRET={self.secret}", *(f"--env={k}={v}" for k, v in self.env.items()),
+                     "-v", f"{config}:/srv/stock/jupyterhub_config.py:ro",
                      "-w", "/tmp", f"coursehub/hub:{self.tag}",
                      "jupyterhub", "-f", "/srv/stock/jupyterhub_config.py")
+        for network in self.join:
+            for container in (f"{self.name}-hub", f"{self.name}-proxy"):
+                self._docker("network", "connect", network, container)
         deadline = time.monotonic() + 90
         while True:
             try:
@@ -196,6 +230,9 @@ class StockHub:
         return docker.from_env().containers.get(f"{self.name}-hub")
 
     def stop(self) -> None:
+        for network in self.join:
+            for container in (f"{self.name}-hub", f"{self.name}-proxy"):
+                self._docker("network", "disconnect", "-f", network, container, check=False)
         self._docker("rm", "-f", f"{self.name}-hub", f"{self.name}-proxy", check=False)
         self._docker("network", "rm", self.name, check=False)
 
@@ -205,20 +242,34 @@ class StockHub:
 
 
 # -- the rows -----------------------------------------------------------------------------
+def stock13_env(stock_url: str) -> dict:
+    """Upstream LTI13Authenticator registered with our dev platform (see module docstring)."""
+    return {
+        "STOCK_ISSUER": devplatform.DEV_ISSUER,
+        "STOCK_CLIENT_ID": devplatform.DEV_CLIENT_ID,
+        "STOCK_JWKS": f"{BENCH_NETWORK_HUB}/hub/{devplatform.JWKS_PATH}",
+        # as the browser (this process) sees it: same origin as the stock hub, routed to ours
+        "STOCK_AUTHORIZE": f"{stock_url}/hub/{devplatform.AUTHORIZE_PATH}",
+        "STOCK_EXTRA_ROUTE": f"/hub/coursehub/dev/={BENCH_NETWORK_HUB}",
+    }
+
+
+BLOCKS = (("sequential", 1, SEQUENTIAL), (f"{CONCURRENT} concurrent", CONCURRENT, CONCURRENT_TOTAL))
+
+
 def rows(bench) -> list[tuple[str, str, str]]:
-    """(figure, value, baseline) rows for `make bench`: LTI 1.1 ours vs stock, LTI 1.3 ours vs
-    the stock figure of DESIGN 9 (the stock LTI 1.3 authenticator needs a real platform).
-    ``bench`` is bench.stack.Bench or a harness.Stack."""
+    """(figure, value, baseline) rows for `make bench`: LTI 1.1 and LTI 1.3, ours vs stock, same
+    run. ``bench`` is bench.stack.Bench or a harness.Stack."""
     from coursehub import __version__
 
     stack = getattr(bench, "stack", bench)
     key, _, secret = stack.env["COURSEHUB_LTI11_CONSUMERS"].split(",")[0].partition(":")
     hub = stack.container("hub")
+    tag = stack.env.get("COURSEHUB_IMAGE_TAG") or __version__
     out = []
-    with StockHub(stack.env.get("COURSEHUB_IMAGE_TAG") or __version__) as stock:
+    with StockHub(tag) as stock:
         stock_hub = stock.container()
-        for label, concurrency, count in (("sequential", 1, SEQUENTIAL),
-                                          (f"{CONCURRENT} concurrent", CONCURRENT, CONCURRENT_TOTAL)):
+        for label, concurrency, count in BLOCKS:
             # Warm both hubs the same way (first requests load templates and code paths).
             measure(signed_lti11(stack.url, key, secret, 5, "warm"), lti11_login, 1)
             measure(signed_lti11(stock.url, "stock", stock.secret, 5, "warm"), lti11_login, 1)
@@ -226,9 +277,17 @@ def rows(bench) -> list[tuple[str, str, str]]:
             base = measure(signed_lti11(stock.url, "stock", stock.secret, count, "s11"), lti11_login,
                            concurrency, stock_hub)
             out.append((f"LTI 1.1 login, {label}", ours.text(), f"stock LTI11Authenticator: {base.text()}"))
-    published = {1: "stock, DESIGN 9 (other 2-core host): ~38/s", CONCURRENT: "stock, DESIGN 9: ~55/s"}
-    for label, concurrency, count in (("sequential", 1, SEQUENTIAL),
-                                      (f"{CONCURRENT} concurrent", CONCURRENT, CONCURRENT_TOTAL)):
-        run = measure(lti13_urls(stack, count, "b13"), lti13_login, concurrency, hub)
-        out.append((f"LTI 1.3 login (3 requests), {label}", run.text(), published[concurrency]))
+    stock_url = f"http://127.0.0.1:{STOCK_PORT}"
+    with StockHub(tag, config=STOCK13_CONFIG, env=stock13_env(stock_url), join=(stack.name,)) as stock:
+        stock_hub = stock.container()
+        dev = SimpleNamespace(url=stock.url, secrets_dir=stack.secrets_dir)
+        for label, concurrency, count in BLOCKS:
+            measure(lti13_urls(stack, 5, "warm"), lti13_login, 1)
+            warm = measure(lti13_urls(dev, 5, "warm"), lti13_login, 1)
+            if not warm.ok:
+                raise RuntimeError(f"the stock LTI 1.3 hub logs nobody in: {warm.errors}")
+            ours = measure(lti13_urls(stack, count, "b13"), lti13_login, concurrency, hub)
+            base = measure(lti13_urls(dev, count, "s13"), lti13_login, concurrency, stock_hub)
+            out.append((f"LTI 1.3 login (3 requests), {label}", ours.text(),
+                        f"stock LTI13Authenticator: {base.text()}"))
     return out
