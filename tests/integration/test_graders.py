@@ -92,6 +92,26 @@ def test_instructor_launch_provisions_a_ready_formgrader(stack):
     assert formgrader_ready(stack, session, course)
 
 
+def test_formgrader_survives_a_hub_restart(stack):
+    session, course, _ = launch(stack, "instructor")
+    wait_until(lambda: formgrader_ready(stack, session, course), 120, 1,
+               "the formgrader to answer", logs=lambda: stack.logs("hub", 80))
+    import docker
+
+    grader = docker.from_env().containers.get(f"{stack.name}-grader-{course}")
+    stack.compose("restart", "hub", timeout=120)
+    wait_until(stack.healthy, 90, 1, "the hub to come back", logs=lambda: stack.logs("hub"))
+    # Same grader container, same runtime-registered service, same access (managed role).
+    assert docker.from_env().containers.get(f"{stack.name}-grader-{course}").id == grader.id
+    assert course in stack.api("GET", "/services").json()
+    wait_until(lambda: formgrader_ready(stack, session, course), 60, 1,
+               "the formgrader after the restart", logs=lambda: stack.logs("hub", 80))
+    # ...and still nobody else's: a student of the same course is refused.
+    student, student_course, _ = launch(stack, "student", course=course)
+    assert student_course == course
+    assert enter(student, f"{stack.url}/services/{course}/formgrader").status_code == 403
+
+
 def test_students_and_other_instructors_are_refused(stack):
     session, course, _ = launch(stack, "instructor")
     wait_until(lambda: formgrader_ready(stack, session, course), 90, 1, "the formgrader")

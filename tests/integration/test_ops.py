@@ -270,18 +270,39 @@ def test_killed_server_comes_back_on_the_next_launch_with_its_files(ops):
     ops.api("DELETE", f"/users/{user}/servers/{course}")
 
 
-def test_down_and_up_keep_users_groups_and_files(ops):
+def formgrader_answers(stack: OpsStack, session: requests.Session, course: str) -> bool:
+    response = session.get(f"{stack.url}/services/{course}/formgrader/api/status", timeout=30)
+    return response.status_code == 200 and response.json().get("status") is True
+
+
+def grader_containers(stack: OpsStack) -> list:
+    import docker
+
+    return docker.from_env().containers.list(
+        all=True, filters={"label": [f"coursehub.stack={stack.name}", "coursehub.grader"]})
+
+
+def test_down_and_up_keep_users_groups_files_and_graders(ops):
     lms_user, label = unique("dnu"), unique("c")
     session, course, user, _ = login(ops, lms_user, label)
     open_course(ops, session, user, course)
     data = secrets.token_bytes(1024)
     write_file(ops, user, course, "term.bin", data)
+    # The same course's instructor provisions its grader (formgrader service).
+    prof, _, _, _ = login(ops, unique("prof"), label, role="instructor")
+    prof.get(f"{ops.url}/hub/coursehub/open/{course}", allow_redirects=False, timeout=180)
+    wait_until(lambda: formgrader_answers(ops, prof, course), 120, 1, "the formgrader",
+               logs=lambda: ops.logs("hub", 60))
     down = ops.run("scripts/down.sh", check=False, timeout=300)
     assert down.returncode == 0, down.stderr
     assert ops.find_container(user, course) is None
+    assert grader_containers(ops) == [], "make down left grader containers behind"
     up(ops)
     model = ops.api("GET", f"/users/{user}").json()
     assert model["groups"] == [f"nbgrader-{course}"]
+    # Graders start before the hub; the instructor's formgrader answers again, no relaunch.
+    wait_until(lambda: formgrader_answers(ops, prof, course), 120, 1, "the formgrader after up",
+               logs=lambda: ops.logs("hub", 60))
     session, course, user, _ = login(ops, lms_user, label)
     open_course(ops, session, user, course)
     assert read_file(ops, user, course, "term.bin") == data
