@@ -14,7 +14,14 @@ fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 docker info >/dev/null 2>&1 || fail "no Docker engine answers. Start dockerd (systemctl start docker) or check that this user may use /var/run/docker.sock."
 
 step "secrets and settings"
+had_env_file=no
+[ -e "$COURSEHUB_ENV_FILE" ] && had_env_file=yes
 scripts/secrets.sh
+# A new env file has a new Postgres password, which an existing database volume (from an
+# earlier install of this stack on this host) refuses: say so instead of a crash-looping hub.
+if [ "$had_env_file" = no ] && docker volume inspect "$COURSEHUB_STACK-pgdata" >/dev/null 2>&1; then
+    fail "the volume $COURSEHUB_STACK-pgdata exists from an earlier install, but $COURSEHUB_ENV_FILE was just generated with new secrets, which that database will refuse. Copy the earlier install's env file, settings.yaml and env/secrets/ here and run make up again - or, to start over and DELETE that data, run make clean first."
+fi
 set -a; . "$COURSEHUB_ENV_FILE"; set +a
 PORT="${COURSEHUB_PORT:-8000}"
 [[ "$PORT" =~ ^[0-9]+$ ]] || fail "COURSEHUB_PORT in $COURSEHUB_ENV_FILE must be a port number, not '$PORT'"
