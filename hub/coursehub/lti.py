@@ -492,8 +492,13 @@ class CoursehubAuthenticator(Authenticator):
 
     @default("store")
     def _store_default(self) -> Store:
-        # Tables are created on the first call, in the store's thread pool.
-        return Store(self.db_url, state_max_age=self.lti13_state_max_age)
+        # The hub process's one Store (runtime.store_for): the spawner, the open page and the
+        # graders use it too, so there is one engine and one thread pool per database.
+        from .runtime import store_for
+
+        store = store_for(self.db_url)
+        store.state_max_age = self.lti13_state_max_age
+        return store
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
