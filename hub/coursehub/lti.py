@@ -13,7 +13,7 @@ id_token with a key from jwks.py. What is ours closes the gaps listed in DESIGN 
   user's other courses, and lands on ``/hub/coursehub/open/{course}``.
 
 Every refusal is an HTTPError with a message a person can act on, plus one log line
-``coursehub.lti refused reason=... version=... platform=... ip=...``.
+``coursehub.refused kind=lti reason=... version=... platform=... ip=... message=...``.
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ from . import devplatform
 from .courses import context_key, instructor_group, resolve_course_id, student_group
 from .jwks import JWKSCache, JWKSUnavailableError, UnknownKeyError
 from .launch import DEPLOYMENT_CLAIM, Launch, LaunchError, launch_from_lti11, launch_from_lti13
+from .logline import logline
 from .settings import LTI13Platform, Settings
 from .store import MAX_KEY_LENGTH, MAX_NONCE_LENGTH, CourseRow, Store
 from .toolkeys import SigningKey, ToolJWKSHandler
 
-LOG_PREFIX = "coursehub.lti refused"
 # Upstream refuses LTI 1.1 timestamps further than this from the hub's clock (lti11/validator.py).
 LTI11_TIMESTAMP_WINDOW = 30
 OPEN_PATH = "coursehub/open"
@@ -573,10 +573,10 @@ class CoursehubAuthenticator(Authenticator):
         self, handler: Any, status: int, reason: str, version: str, platform: str, message: str
     ) -> Refusal:
         """Logs one line and returns the HTTPError to raise."""
-        self.log.warning(
-            "%s reason=%s version=%s platform=%s ip=%s: %s",
-            LOG_PREFIX, reason, version, platform or "-", handler.request.remote_ip, message,
-        )
+        self.log.warning(logline(
+            "refused", kind="lti", reason=reason, version=version, platform=platform or None,
+            ip=handler.request.remote_ip, message=message,
+        ))
         return Refusal(status, reason, message)
 
     # -- authentication ---------------------------------------------------------------------
@@ -725,7 +725,7 @@ class CoursehubAuthenticator(Authenticator):
             )
             if await self.store.add_course(row):
                 self._course_ids[key] = course_id
-                self.log.info("coursehub.lti new course %s for %s (%s)", course_id, key, launch.context_title)
+                self.log.info(logline("course", action="registered", course=course_id, context=key, title=launch.context_title))
                 return course_id
             # Lost a race: another launch registered this context or took this id; look again.
         raise self.refuse(handler, 503, "course_busy", version, launch.platform,

@@ -135,11 +135,11 @@ def _hub_logs(stack) -> str:
 
 
 def refusal_count(stack, reason: str) -> int:
-    return _hub_logs(stack).count(f"coursehub.lti refused reason={reason} ")
+    return _hub_logs(stack).count(f"coursehub.refused kind=lti reason={reason} ")
 
 
 def assert_refused(stack, response: requests.Response, status: int, words: str, reason: str, before: int):
-    """Status, a human message on the error page, one more `coursehub.lti refused` log line."""
+    """Status, a human message on the error page, one more `coursehub.refused kind=lti` log line."""
     assert response.status_code == status, f"{response.status_code}: {_page(response)[:2000]}"
     assert words.lower() in _page(response).lower(), _page(response)[:3000]
     assert "Traceback" not in response.text

@@ -88,7 +88,7 @@ def lti11(auth, fields, users=None):
 def refusal(auth, fields, caplog):
     with caplog.at_level(logging.WARNING), pytest.raises(Refusal) as error:
         lti11(auth, fields)
-    assert f"reason={error.value.refusal}" in caplog.text and "coursehub.lti refused" in caplog.text
+    assert f"coursehub.refused kind=lti reason={error.value.refusal} " in caplog.text
     return error.value
 
 
