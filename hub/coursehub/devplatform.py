@@ -22,6 +22,7 @@ from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
 from tornado.web import HTTPError
 
+from .logline import logline
 from .settings import LTI13Platform
 from .toolkeys import KeySetHandler, SigningKey
 
@@ -131,7 +132,7 @@ class DevAuthorizeHandler(BaseHandler):
         return
 
     def _fail(self, message: str) -> HTTPError:
-        self.log.warning("coursehub.dev-platform refused: %s", message)
+        self.log.warning(logline("refused", kind="dev-platform", ip=self.request.remote_ip, message=message))
         return HTTPError(400, f"Development platform: {message}")
 
     def _expected_callback(self) -> str:

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .courses import grader_name, instructor_group, student_group
+from .logline import duration_ms, logline
 from .policy import COURSE_ROOT
 from .settings import Settings
 
@@ -542,8 +543,8 @@ async def ensure_course(course: str, settings: Settings, handler) -> GraderRecor
         ensure_hub_roles(db, course, service_name=course)
         await ensure_route(handler, course)
         _ready.add(course)
-        log.info("coursehub.grader course=%s container=%s service=%s seconds=%.2f",
-                 course, action, service, asyncio.get_running_loop().time() - started)
+        log.info(logline("grader", course=course, container=action, service=service,
+                         duration_ms=duration_ms(started, asyncio.get_running_loop().time())))
         return record
 
 
@@ -607,7 +608,7 @@ async def add_student(settings: Settings, launch) -> bool:
         url = await asyncio.to_thread(roster_url, settings, launch.course_id)
         return await asyncio.to_thread(upsert_student_sync, url, student)
     except Exception:  # noqa: BLE001 - the roster is a convenience; never fail a launch on it
-        log.exception("coursehub.roster could not add %s to %s", launch.username, launch.course_id)
+        log.exception(logline("roster", action="failed", user=launch.username, course=launch.course_id))
         return False
 
 

@@ -9,7 +9,8 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 
 from . import graders
-from .spawner import launch_for, plan_for
+from .logline import duration_ms, logline
+from .spawner import NoLaunch, launch_for, plan_for
 
 
 class OpenCourseHandler(BaseHandler):
@@ -23,19 +24,29 @@ class OpenCourseHandler(BaseHandler):
     async def get(self, course: str):
         started = time.perf_counter()
         user = self.current_user
+        fields = {"user": user.name if user else None, "course": course, "role": None}
+
+        def refused(reason: str, error: web.HTTPError) -> web.HTTPError:
+            self.log.warning(logline(
+                "refused", kind="launch", **fields, decision="refused",
+                duration_ms=duration_ms(started, time.perf_counter()), reason=reason,
+                ip=self.request.remote_ip, message=error.log_message,
+            ))
+            return error
+
         if user is None:
-            raise web.HTTPError(
+            raise refused("not_logged_in", web.HTTPError(
                 403, "You are not logged in to coursehub: open the course from your LMS."
-            )
-        launch = launch_for(await user.get_auth_state(), course)
+            ))
+        try:
+            launch = launch_for(await user.get_auth_state(), course)
+        except NoLaunch as error:
+            raise refused("no_launch", error) from None
+        fields["role"] = launch.role
         try:
             plan = await plan_for(self.coursehub_settings, launch)
         except web.HTTPError as error:
-            self.log.warning(
-                "coursehub.launch refused user=%s course=%s role=%s decision=refused seconds=%.3f reason=%r",
-                user.name, course, launch.role, time.perf_counter() - started, error.log_message,
-            )
-            raise
+            raise refused("bad_param", error) from None
         if launch.role == "student":
             await graders.add_student(self.coursehub_settings, launch)
         else:
@@ -47,16 +58,16 @@ class OpenCourseHandler(BaseHandler):
             # The container died (killed, OOM, host reboot) before the hub's own poll noticed:
             # forget it now, so this launch starts a fresh server instead of a dead route.
             await user.stop(course)
-        decision = "spawn"
+        decision = "start"
         if spawner is not None and spawner.active and spawner.plan_fingerprint != plan.fingerprint():
             decision = "restart"
             await user.stop(course)
         elif spawner is not None and spawner.ready:
             decision = "reuse"
-        self.log.info(
-            "coursehub.launch user=%s course=%s role=%s decision=%s image=%s seconds=%.3f",
-            user.name, course, launch.role, decision, plan.image, time.perf_counter() - started,
-        )
+        self.log.info(logline(
+            "launch", **fields, decision=decision,
+            duration_ms=duration_ms(started, time.perf_counter()), image=plan.image,
+        ))
         if decision == "reuse":
             self.redirect(url_path_join(user.server_url(course), plan.default_url))
         else:

@@ -15,6 +15,7 @@ from traitlets import Any, Unicode
 from . import runtime
 from .courses import grader_name
 from .launch import Launch
+from .logline import duration_ms, logline
 from .params import ParamError, require_released, validate_params
 from .policy import Ids, SpawnPlan, plan_spawn
 from .settings import Settings
@@ -92,11 +93,11 @@ class CoursehubSpawner(DockerSpawner):
         await asyncio.to_thread(self._prepare_folders, store, plan, grader_uid, ids.course_gid)
         self.apply_plan(plan, store)
         result = await super().start()
-        self.log.info(
-            "coursehub.spawn user=%s course=%s role=%s image=%s uid=%d seconds=%.2f notes=%s",
-            self.user.name, self.name, launch.role, plan.image, plan.uid,
-            time.perf_counter() - started, "; ".join(plan.notes) or "-",
-        )
+        self.log.info(logline(
+            "spawn", user=self.user.name, course=self.name, role=launch.role, image=plan.image,
+            uid=plan.uid, duration_ms=duration_ms(started, time.perf_counter()),
+            notes="; ".join(plan.notes) or None,
+        ))
         return result
 
     @staticmethod

@@ -122,7 +122,7 @@ def assert_refused(stack, launched: Launched, param: str, words: str) -> None:
     assert "/spawn" not in launched.response.url
     assert server_model(stack, launched.name, launched.course) == {}
     assert stack.find_container(launched.name, launched.course) is None
-    wait_until(lambda: f"coursehub.launch refused user={launched.name} course={launched.course}"
+    wait_until(lambda: f"coursehub.refused kind=launch user={launched.name} course={launched.course}"
                in hub_logs(stack), 15, 0.5, "the refusal log line")
 
 
