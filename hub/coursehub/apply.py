@@ -126,9 +126,17 @@ def apply_hub(c, settings: Settings) -> None:
         c.Authenticator.admin_users = set(settings.admin_users)
 
 
+# The spawner of each mode (settings.mode); both apply the same SpawnPlan.
+SPAWNER_CLASSES = {
+    "compose": "coursehub.spawner.CoursehubSpawner",
+    "swarm": "coursehub.swarm.CoursehubSwarmSpawner",
+}
+
+
 def apply_spawner(c, settings: Settings) -> None:
-    """User servers: DockerSpawner subclass applying the spawn plan."""
-    c.JupyterHub.spawner_class = "coursehub.spawner.CoursehubSpawner"
+    """User servers: a DockerSpawner (compose) or SwarmSpawner (swarm) subclass applying the
+    spawn plan. CoursehubSwarmSpawner is a CoursehubSpawner, so its settings trait is shared."""
+    c.JupyterHub.spawner_class = SPAWNER_CLASSES[settings.mode]
     c.CoursehubSpawner.settings = settings
     c.DockerSpawner.network_name = settings.network
     c.DockerSpawner.use_internal_ip = True

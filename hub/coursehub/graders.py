@@ -45,6 +45,8 @@ HUB_API_INSIDE_HUB = "http://127.0.0.1:8081/hub/api"
 # How long the hub's POST /services waits for a new grader to answer (JupyterHub's default
 # Service.timeout; it polls the service URL until then).
 SERVICE_TIMEOUT = 30
+# A formgrader runs nbgrader's autograder (kernels per notebook): more processes than a server.
+GRADER_PIDS_LIMIT = 1024
 
 metadata = MetaData()
 
@@ -168,6 +170,11 @@ class GraderPlan:
             sort_keys=True,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def binds(self) -> tuple[tuple[str, str, bool], ...]:
+        """(source under the data root, target, read-only) of each mount: only the roster
+        passwd, which the hub keeps, is read-only."""
+        return tuple((source, target, target == ROSTER_DIR) for source, target in self.mounts)
 
 
 def plan_grader(settings: Settings, record: GraderRecord) -> GraderPlan:
@@ -381,12 +388,17 @@ def _ignore_duplicate(conn, sql: str) -> None:
 
 def ensure_container_sync(settings: Settings, plan: GraderPlan, client=None) -> str:
     """Creates the grader container, or starts it, or recreates it when its plan changed.
-    Returns what it did: created, recreated, started or running."""
+    Returns what it did: created, recreated, started or running. In swarm mode the grader
+    is a swarm service instead (swarm.ensure_grader_service_sync)."""
     import docker
     from docker.errors import APIError, NotFound
 
     from . import runtime
 
+    if settings.mode == "swarm":
+        from .swarm import ensure_grader_service_sync
+
+        return ensure_grader_service_sync(settings, plan, client)
     client = client or runtime.docker_client()
     data = runtime.datastore(settings)
     action = "created"
@@ -403,8 +415,8 @@ def ensure_container_sync(settings: Settings, plan: GraderPlan, client=None) -> 
         container.remove(force=True)
         action = "recreated"
     volumes = {
-        data.host(src): {"bind": dst, "mode": "ro" if dst == ROSTER_DIR else "rw"}
-        for src, dst in plan.mounts
+        data.host(src): {"bind": dst, "mode": "ro" if read_only else "rw"}
+        for src, dst, read_only in plan.binds()
     }
     try:
         container = client.containers.create(
@@ -419,7 +431,7 @@ def ensure_container_sync(settings: Settings, plan: GraderPlan, client=None) -> 
             restart_policy={"Name": "unless-stopped"},
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
-            pids_limit=1024,
+            pids_limit=GRADER_PIDS_LIMIT,
             init=False,
         )
     except APIError as error:

@@ -57,3 +57,9 @@ def _datastore(volume: str) -> DataStore:
 
 def datastore(settings: Settings) -> DataStore:
     return _datastore(settings.data_volume)
+
+
+@functools.cache
+def swarm_node_id() -> str:
+    """The swarm node whose engine the hub talks to: the node that holds the data volume."""
+    return docker_client().info()["Swarm"]["NodeID"]

@@ -18,6 +18,8 @@ from . import __version__
 
 PLACEHOLDER = "changeme"
 ROLES = ("student", "instructor", "ta")
+# compose: servers and graders are containers; swarm: services (set by docker-stack.yml).
+MODES = ("compose", "swarm")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)i?B?$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -127,6 +129,8 @@ class Settings:
     course_id_source: str = "label"
     # The proxy serves HTTPS itself (tls.crt and tls.key mounted; scripts/compose.sh sets it).
     tls: bool = False
+    # How servers and graders run: containers (compose) or swarm services (docker-stack.yml).
+    mode: str = "compose"
 
     @property
     def https(self) -> bool:
@@ -370,6 +374,9 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
     id_source = reader.typed(courses, "courses", "id_source", str, "label")
     if id_source not in ("label", "id"):
         reader.problems.append("courses.id_source: must be 'label' or 'id'")
+    mode = env.get("COURSEHUB_MODE") or "compose"
+    if mode not in MODES:
+        reader.problems.append(f"COURSEHUB_MODE: must be one of {', '.join(MODES)}, got {mode!r}")
     culler_settings = Culler(
         timeout=reader.typed(culler, "culler", "timeout", int, 3600),
         interval=reader.typed(culler, "culler", "interval", int, 300),
@@ -413,6 +420,7 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
         stack=env.get("COURSEHUB_STACK", "coursehub"),
         course_id_source=id_source,
         tls=tls,
+        mode=mode,
     )
     if reader.problems:
         raise SettingsError(reader.problems)
