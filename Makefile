@@ -5,6 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export COURSEHUB_IMAGE_TAG ?= $(shell cat VERSION)
 
+# MODE=compose (default): docker-compose.yml on this host; MODE=swarm: docker-stack.yml on a swarm.
+MODE ?= compose
+UP_SCRIPT := $(if $(filter swarm,$(MODE)),scripts/swarm-up.sh,scripts/up.sh)
+DOWN_SCRIPT := $(if $(filter swarm,$(MODE)),scripts/swarm-down.sh,scripts/down.sh)
+ifeq ($(filter compose swarm,$(MODE)),)
+$(error MODE must be compose or swarm, not '$(MODE)')
+endif
+
 .DEFAULT_GOAL := help
 .PHONY: help up down build secrets logs ps lti-config params status test test-unit \
         test-integration test-e2e bench load clean backup restore upgrade
@@ -12,11 +20,11 @@ export COURSEHUB_IMAGE_TAG ?= $(shell cat VERSION)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-up: ## build what is missing, start proxy + postgres + hub, wait for health, print LMS values
-	@scripts/up.sh
+up: ## build what is missing, start proxy + postgres + hub, wait for health, print LMS values; MODE=swarm deploys to a swarm
+	@$(UP_SCRIPT)
 
-down: ## stop the stack and remove its containers (user servers and graders too); data stays
-	@scripts/down.sh
+down: ## stop the stack and remove its containers (user servers and graders too); data stays; MODE=swarm too
+	@$(DOWN_SCRIPT)
 
 build: ## (re)build every image
 	@scripts/build-images.sh

@@ -9,3 +9,56 @@ TLS_DIR="${COURSEHUB_TLS_DIR:-tls}"
 HELPER_IMAGE="coursehub/python:$COURSEHUB_IMAGE_TAG"
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The steps `make up` shares between its compose and swarm modes.
+# Writes the env file and keys when missing (never overwrites) and loads the env file; refuses
+# a freshly generated env file beside an older install's database volume, whose Postgres
+# password it cannot know.
+prepare_settings() {
+    local had_env_file=no
+    [ -e "$ENV_FILE" ] && had_env_file=yes
+    scripts/secrets.sh
+    if [ "$had_env_file" = no ] && docker volume inspect "$STACK-pgdata" >/dev/null 2>&1; then
+        fail "the volume $STACK-pgdata exists from an earlier install, but $ENV_FILE was just generated with new secrets, which that database will refuse. Copy the earlier install's env file, settings.yaml and env/secrets/ here and run make up again - or, to start over and DELETE that data, run make clean first."
+    fi
+    set -a; . "$ENV_FILE"; set +a
+    PORT="${COURSEHUB_PORT:-8000}"
+    [[ "$PORT" =~ ^[0-9]+$ ]] || fail "COURSEHUB_PORT in $ENV_FILE must be a port number, not '$PORT'"
+}
+
+# The hub image validates the env file and settings.yaml and names every wrong key, before
+# anything starts.
+check_settings() {
+    step "checking $ENV_FILE and $SETTINGS_FILE"
+    docker run --rm --network none --env-file "$ENV_FILE" \
+        -e COURSEHUB_SETTINGS=/srv/coursehub/settings.yaml -e COURSEHUB_IMAGE_TAG -e COURSEHUB_TLS \
+        -v "$(realpath "$SETTINGS_FILE")":/srv/coursehub/settings.yaml:ro \
+        "coursehub/hub:$COURSEHUB_IMAGE_TAG" python3 -m coursehub.check \
+        || fail "fix the settings named above, then run make up again"
+}
+
+# Waits (COURSEHUB_UP_TIMEOUT, default 180 s) for /hub/health through the proxy on port $1;
+# on timeout runs the rest of the arguments (a command showing the stack's state) and fails.
+wait_for_hub() {
+    local port="$1" deadline=$((SECONDS + ${COURSEHUB_UP_TIMEOUT:-180}))
+    shift
+    step "waiting for the hub through the proxy on port $port"
+    until python3 - "$port" <<'PY'
+import sys, ssl, urllib.request
+ctx = ssl._create_unverified_context()  # health probe only: the cert may be self-signed
+for scheme in ("http", "https"):
+    try:
+        urllib.request.urlopen(f"{scheme}://127.0.0.1:{sys.argv[1]}/hub/health", timeout=3, context=ctx)
+        sys.exit(0)
+    except Exception:
+        pass
+sys.exit(1)
+PY
+    do
+        if [ $SECONDS -ge $deadline ]; then
+            "$@"
+            fail "the hub did not become healthy in time; the logs above say why"
+        fi
+        sleep 2
+    done
+}
