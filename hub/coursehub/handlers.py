@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from http.client import responses
 
 from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
@@ -32,7 +33,10 @@ class OpenCourseHandler(BaseHandler):
                 duration_ms=duration_ms(started, time.perf_counter()), reason=reason,
                 ip=self.request.remote_ip, message=error.log_message,
             ))
-            return error
+            # The page shows the message; tornado logs no second, unquoted copy of it.
+            shown = web.HTTPError(error.status_code, reason=responses.get(error.status_code))
+            shown.jupyterhub_message = error.log_message
+            return shown
 
         if user is None:
             raise refused("not_logged_in", web.HTTPError(

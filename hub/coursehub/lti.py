@@ -23,6 +23,7 @@ import binascii
 import dataclasses
 import json
 import time
+from http.client import responses
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
@@ -54,12 +55,14 @@ OPEN_PATH = "coursehub/open"
 
 
 class Refusal(HTTPError):
-    """An LTI launch refused for ``reason`` (a short code for logs and tests)."""
+    """An LTI launch refused for ``reason`` (a short code for logs and tests). The message goes
+    to the error page only (``jupyterhub_message``): refuse() has logged it once, structured,
+    and tornado would log a second, unquoted copy of any ``log_message``."""
 
     def __init__(self, status: int, reason: str, message: str):
-        super().__init__(status, message)
+        super().__init__(status, reason=responses.get(status))
         self.refusal = reason
-        self.message = message
+        self.message = self.jupyterhub_message = message
 
 
 def _decode_state(state: str) -> dict[str, Any]:
