@@ -3,13 +3,22 @@
 # project with the env file for interpolation. Everything else passes through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export COURSEHUB_IMAGE_TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
 export COURSEHUB_ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
 export COURSEHUB_STACK="${COURSEHUB_STACK:-coursehub}"
+. scripts/lib.sh
 # The proxy serves HTTPS when the TLS folder holds a certificate and key; the hub must know
-# (Secure cookies), so every compose call derives it the same way.
-TLS_DIR="${COURSEHUB_TLS_DIR:-./tls}"
-if [ -s "$TLS_DIR/tls.crt" ] && [ -s "$TLS_DIR/tls.key" ]; then export COURSEHUB_TLS=1; else export COURSEHUB_TLS=0; fi
+# (Secure cookies), and the proxy then also redirects plain HTTP on a second port, so every
+# compose call derives both the same way.
+files=(-f docker-compose.yml)
+export COURSEHUB_TLS=0
+if tls_on; then
+    export COURSEHUB_TLS=1
+    COURSEHUB_HTTP_PORT="$(http_redirect_port)"
+    if [ "$COURSEHUB_HTTP_PORT" != off ]; then
+        export COURSEHUB_HTTP_PORT
+        files+=(-f docker-compose.redirect.yml)
+    fi
+fi
 if docker compose version >/dev/null 2>&1; then
     compose=(docker compose)
 elif command -v docker-compose >/dev/null 2>&1; then
@@ -20,4 +29,4 @@ else
 fi
 env_args=()
 [ -e "$COURSEHUB_ENV_FILE" ] && env_args=(--env-file "$COURSEHUB_ENV_FILE")
-exec "${compose[@]}" -p "$COURSEHUB_STACK" "${env_args[@]}" -f docker-compose.yml "$@"
+exec "${compose[@]}" -p "$COURSEHUB_STACK" "${env_args[@]}" "${files[@]}" "$@"

@@ -10,6 +10,25 @@ HELPER_IMAGE="coursehub/python:$COURSEHUB_IMAGE_TAG"
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# A setting as compose resolves it: the environment first, then the env file.
+setting() {
+    if [ -n "${!1+set}" ]; then printf '%s\n' "${!1}"
+    elif [ -e "$ENV_FILE" ]; then sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; fi
+}
+tls_on() { [ -s "$TLS_DIR/tls.crt" ] && [ -s "$TLS_DIR/tls.key" ]; }
+# Where plain HTTP is redirected to HTTPS while TLS is on: COURSEHUB_HTTP_PORT, or "off".
+# By default 80 when the public port is 443, since a bare host name in a browser tries port
+# 80; on any other public port nobody reaches an HTTP port without typing it, so off.
+http_redirect_port() {
+    local port http
+    port="$(setting COURSEHUB_PORT)"
+    http="$(setting COURSEHUB_HTTP_PORT)"
+    if [ -z "$http" ]; then
+        if [ "${port:-8000}" = 443 ]; then http=80; else http=off; fi
+    fi
+    printf '%s\n' "$http"
+}
+
 # The steps `make up` shares between its compose and swarm modes.
 # Writes the env file and keys when missing (never overwrites) and loads the env file; refuses
 # a freshly generated env file beside an older install's database volume, whose Postgres

@@ -7,9 +7,8 @@ export COURSEHUB_ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
 export COURSEHUB_SETTINGS_FILE="${COURSEHUB_SETTINGS_FILE:-$PWD/settings.yaml}"
 export COURSEHUB_SECRETS_DIR="${COURSEHUB_SECRETS_DIR:-$PWD/env/secrets}"
 export COURSEHUB_STACK="${COURSEHUB_STACK:-coursehub}"
+. scripts/lib.sh
 started=$SECONDS
-step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 docker info >/dev/null 2>&1 || fail "no Docker engine answers. Start dockerd (systemctl start docker) or check that this user may use /var/run/docker.sock."
 
@@ -26,10 +25,17 @@ set -a; . "$COURSEHUB_ENV_FILE"; set +a
 PORT="${COURSEHUB_PORT:-8000}"
 [[ "$PORT" =~ ^[0-9]+$ ]] || fail "COURSEHUB_PORT in $COURSEHUB_ENV_FILE must be a port number, not '$PORT'"
 
-TLS_DIR="${COURSEHUB_TLS_DIR:-./tls}"
-if [ -s "$TLS_DIR/tls.crt" ] && [ -s "$TLS_DIR/tls.key" ]; then
+HTTP_PORT=off
+if tls_on; then
     export COURSEHUB_TLS=1 SCHEME=https
-    step "HTTPS on port $PORT with $TLS_DIR/tls.crt (plain HTTP on that port will not answer)"
+    HTTP_PORT="$(http_redirect_port)"
+    if [ "$HTTP_PORT" = off ]; then
+        step "HTTPS on port $PORT with $TLS_DIR/tls.crt; no HTTP redirect (set COURSEHUB_HTTP_PORT for one)"
+    else
+        [[ "$HTTP_PORT" =~ ^[0-9]+$ ]] && [ "$HTTP_PORT" != "$PORT" ] \
+            || fail "COURSEHUB_HTTP_PORT in $COURSEHUB_ENV_FILE must be a port number other than COURSEHUB_PORT ($PORT), or off; not '$HTTP_PORT'"
+        step "HTTPS on port $PORT with $TLS_DIR/tls.crt; plain HTTP on port $HTTP_PORT redirects to it"
+    fi
 else
     export COURSEHUB_TLS=0 SCHEME=http
     step "plain HTTP on port $PORT: put tls.crt and tls.key into $TLS_DIR for HTTPS (docs/operations.md)"
@@ -45,10 +51,15 @@ docker run --rm --network none --env-file "$COURSEHUB_ENV_FILE" \
     "coursehub/hub:$COURSEHUB_IMAGE_TAG" python3 -m coursehub.check \
     || fail "fix the settings named above, then run make up again"
 
-# The port must be free, unless it is our own proxy that already holds it.
-if ! scripts/compose.sh ps -q proxy 2>/dev/null | grep -q . \
-   && python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)) != 0)"; then
-    fail "port $PORT is already in use. Stop what uses it, or set COURSEHUB_PORT in $COURSEHUB_ENV_FILE."
+# The ports must be free, unless it is our own proxy that already holds them.
+in_use() { python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)) != 0)"; }
+if ! scripts/compose.sh ps -q proxy 2>/dev/null | grep -q .; then
+    if in_use "$PORT"; then
+        fail "port $PORT is already in use. Stop what uses it, or set COURSEHUB_PORT in $COURSEHUB_ENV_FILE."
+    fi
+    if [ "$HTTP_PORT" != off ] && in_use "$HTTP_PORT"; then
+        fail "port $HTTP_PORT (the HTTP->HTTPS redirect) is already in use. Stop what uses it, or set COURSEHUB_HTTP_PORT in $COURSEHUB_ENV_FILE (off: no redirect)."
+    fi
 fi
 
 step "starting proxy, postgres and hub"

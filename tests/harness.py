@@ -139,30 +139,33 @@ def read_env(path: Path) -> dict:
     return env
 
 
-def prepare_files(overrides: dict | None = None) -> None:
-    """The test stack's own env file, secrets and settings (dev platform on); ``overrides``
-    replace keys of settings sections, e.g. ``{"spawn": {"start_timeout": 300}}``."""
-    WORK.mkdir(parents=True, exist_ok=True)
-    (WORK / "jupyterhub_config.d").mkdir(exist_ok=True)
-    (WORK / "tls").mkdir(exist_ok=True)
-    env = {
+def prepare_files(overrides: dict | None = None, *, work: Path = WORK, env: dict | None = None,
+                  tls: bool = False) -> None:
+    """A test stack's own env file, secrets and settings (dev platform on) in ``work``.
+    ``overrides`` replace keys of settings sections, e.g. ``{"spawn": {"start_timeout": 300}}``;
+    ``env`` sets keys of the env file over the test project's port, bind address and public
+    URL; ``tls`` adds a self-signed certificate for 127.0.0.1 (``work/tls/tls.crt``)."""
+    for sub in ("jupyterhub_config.d", "tls"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    files = {
         **os.environ,
-        "COURSEHUB_ENV_FILE": str(WORK / "coursehub.env"),
-        "COURSEHUB_SECRETS_DIR": str(WORK / "secrets"),
-        "COURSEHUB_SETTINGS_FILE": str(WORK / "settings.yaml"),
+        "COURSEHUB_ENV_FILE": str(work / "coursehub.env"),
+        "COURSEHUB_SECRETS_DIR": str(work / "secrets"),
+        "COURSEHUB_SETTINGS_FILE": str(work / "settings.yaml"),
     }
-    subprocess.run(["scripts/secrets.sh"], cwd=ROOT, env=env, check=True, capture_output=True)
-    text = (WORK / "coursehub.env").read_text()
+    subprocess.run(["scripts/secrets.sh"], cwd=ROOT, env=files, check=True, capture_output=True)
+    env_values = {
+        "COURSEHUB_PORT": str(PORT),
+        "COURSEHUB_BIND": "127.0.0.1",
+        "COURSEHUB_PUBLIC_URL": f"http://127.0.0.1:{PORT}",
+        **{key: str(value) for key, value in (env or {}).items()},
+    }
     lines = []
-    for line in text.splitlines():
-        if line.startswith("COURSEHUB_PORT="):
-            line = f"COURSEHUB_PORT={PORT}"
-        elif line.startswith("COURSEHUB_BIND="):
-            line = "COURSEHUB_BIND=127.0.0.1"
-        elif line.startswith("COURSEHUB_PUBLIC_URL="):
-            line = f"COURSEHUB_PUBLIC_URL=http://127.0.0.1:{PORT}"
-        lines.append(line)
-    (WORK / "coursehub.env").write_text("\n".join(lines) + "\n")
+    for line in (work / "coursehub.env").read_text().splitlines():
+        key = line.partition("=")[0]
+        lines.append(f"{key}={env_values.pop(key)}" if key in env_values else line)
+    lines += [f"{key}={value}" for key, value in env_values.items()]
+    (work / "coursehub.env").write_text("\n".join(lines) + "\n")
     settings = yaml.safe_load((ROOT / "settings.example.yaml").read_text())
     tag = (ROOT / "VERSION").read_text().strip()
     settings["lti13"]["dev_platform"] = True
@@ -173,7 +176,15 @@ def prepare_files(overrides: dict | None = None) -> None:
     settings["culler"] = {"timeout": 0, "interval": 300, "max_age": 0}
     for section, values in (overrides or {}).items():
         settings.setdefault(section, {}).update(values)
-    (WORK / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    (work / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    if tls:
+        subprocess.run([
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(work / "tls" / "tls.key"), "-out", str(work / "tls" / "tls.crt"),
+        ], check=True, capture_output=True)
+        # The proxy runs as nobody: the key must be readable by it (docs/operations.md).
+        (work / "tls" / "tls.key").chmod(0o644)
 
 
 class StackStartError(RuntimeError):

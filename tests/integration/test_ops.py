@@ -1,8 +1,10 @@
-"""What an IT admin relies on for a term, on a DEDICATED stack (coursehub-ops on 127.0.0.1:18300):
-HTTPS from the admin's certificate, LMS framing headers and cross-site cookies, idle culling
-that keeps files, recovery from a Postgres restart, a killed server and `make down && make up`,
-`coursehub status`, and backup -> wipe -> restore. The stack has its own certificate, a short
-culler and framing for one LMS origin; the backup test wipes its volumes, so it runs last.
+"""What an IT admin relies on for a term, on a DEDICATED stack (coursehub-ops on 127.0.0.1:18300,
+its HTTP redirect on 18301): HTTPS from the admin's certificate with plain HTTP redirected, LMS
+framing headers and cross-site cookies, one structured log line per launch and refusal, idle
+culling that keeps files, recovery from a Postgres restart, a killed server and `make down &&
+make up`, `coursehub status`, and backup -> wipe -> restore. The stack has its
+own certificate, a short culler and framing for one LMS origin; the backup test wipes its
+volumes, so it runs last.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 from conftest import ROOT, Stack, read_env, unique, wait_until
-from harness import wipe_project
+from coursehub.logline import parse
+from harness import prepare_files, wipe_project
 
 OPS_STACK = os.environ.get("COURSEHUB_OPS_STACK", "coursehub-ops")
 OPS_PORT = int(os.environ.get("COURSEHUB_OPS_PORT", "18300"))
+OPS_HTTP_PORT = OPS_PORT + 1
 OPS_WORK = ROOT / "build" / OPS_STACK
 LMS_ORIGIN = "https://lms.example.edu"
 # Short enough to watch, long enough that the other tests' servers (touched before each use)
@@ -60,37 +63,6 @@ class OpsStack(Stack):
         self.env = read_env(self.work / "coursehub.env")
 
 
-def prepare_ops_files(work: Path) -> None:
-    """Own secrets, a self-signed certificate, settings with a short culler and one LMS origin,
-    and no public URL: the hub must learn HTTPS from the certificate alone."""
-    for sub in ("jupyterhub_config.d", "tls", "backups"):
-        (work / sub).mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "COURSEHUB_ENV_FILE": str(work / "coursehub.env"),
-           "COURSEHUB_SECRETS_DIR": str(work / "secrets"),
-           "COURSEHUB_SETTINGS_FILE": str(work / "settings.yaml")}
-    subprocess.run(["scripts/secrets.sh"], cwd=ROOT, env=env, check=True, capture_output=True)
-    lines = []
-    for line in (work / "coursehub.env").read_text().splitlines():
-        if line.startswith("COURSEHUB_PORT="):
-            line = f"COURSEHUB_PORT={OPS_PORT}"
-        elif line.startswith("COURSEHUB_BIND="):
-            line = "COURSEHUB_BIND=127.0.0.1"
-        lines.append(line)
-    (work / "coursehub.env").write_text("\n".join(lines) + "\n")
-    settings = yaml.safe_load((ROOT / "settings.example.yaml").read_text())
-    settings["roles"]["student"].update(mem="512M", mem_max="1G")
-    settings["culler"] = {"timeout": CULL_TIMEOUT, "interval": CULL_INTERVAL, "max_age": 0}
-    settings["framing"] = {"allowed_origins": [LMS_ORIGIN]}
-    (work / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    subprocess.run([
-        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        "-keyout", str(work / "tls" / "tls.key"), "-out", str(work / "tls" / "tls.crt"),
-    ], check=True, capture_output=True)
-    # The proxy runs as nobody: the key must be readable by it (docs/operations.md).
-    (work / "tls" / "tls.key").chmod(0o644)
-
-
 def up(stack: OpsStack) -> None:
     started = time.monotonic()
     result = stack.run("scripts/up.sh", check=False, timeout=1800)
@@ -106,7 +78,14 @@ def ops():
     if not reuse:
         wipe_project(OPS_STACK)
         shutil.rmtree(OPS_WORK, ignore_errors=True)
-        prepare_ops_files(OPS_WORK)
+        # No public URL: the hub must learn HTTPS from the certificate alone.
+        prepare_files(
+            {"culler": {"timeout": CULL_TIMEOUT, "interval": CULL_INTERVAL, "max_age": 0},
+             "framing": {"allowed_origins": [LMS_ORIGIN]}},
+            work=OPS_WORK, tls=True,
+            env={"COURSEHUB_PORT": OPS_PORT, "COURSEHUB_HTTP_PORT": OPS_HTTP_PORT,
+                 "COURSEHUB_PUBLIC_URL": ""},
+        )
     stack = OpsStack(url, read_env(OPS_WORK / "coursehub.env"), OPS_WORK / "secrets",
                      OPS_WORK / "settings.yaml", name=OPS_STACK)
     stack.session.verify = stack.ca
@@ -206,6 +185,18 @@ def test_https_from_the_admins_certificate_with_secure_cross_site_cookies(ops):
         assert "secure" in attributes and "samesite=none" in attributes, cookie
 
 
+def test_plain_http_is_redirected_to_https_with_the_same_path(ops):
+    for path in ("/hub/health", "/hub/login?next=%2Fhub%2Fhome", "/user/someone/c1/lab"):
+        answer = requests.get(f"http://127.0.0.1:{OPS_HTTP_PORT}{path}", allow_redirects=False,
+                              timeout=5)
+        assert answer.status_code in (301, 302), (answer.status_code, answer.text[:300])
+        assert answer.headers["Location"] == f"https://127.0.0.1:{OPS_PORT}{path}"
+    # Followed by a browser: it lands on the hub over HTTPS.
+    followed = ops.session.get(f"http://127.0.0.1:{OPS_HTTP_PORT}/hub/health", timeout=10)
+    assert followed.status_code == 200 and followed.url == f"{ops.url}/hub/health"
+    assert followed.history and followed.history[0].status_code in (301, 302)
+
+
 def test_lms_may_frame_hub_pages_and_course_servers(ops):
     lms_user, label = unique("frm"), unique("c")
     session, course, user, _ = login(ops, lms_user, label)
@@ -219,6 +210,51 @@ def test_lms_may_frame_hub_pages_and_course_servers(ops):
     assert page.headers["Content-Security-Policy"] == expected
     server_cookies = [c for c in session.cookies if c.name.startswith("jupyterhub-user-")]
     assert server_cookies and all(c.secure for c in server_cookies)
+    ops.api("DELETE", f"/users/{user}/servers/{course}")
+
+
+# -- log lines ----------------------------------------------------------------------------
+def events(stack: OpsStack, event: str, **match: str) -> list[dict]:
+    """The fields of the hub's `coursehub.<event>` log lines that contain ``match``."""
+    found = []
+    for line in stack.logs("hub", tail=5000).splitlines():
+        if f"coursehub.{event} " in line:
+            name, fields = parse(line)
+            if name == event and all(fields.get(k) == v for k, v in match.items()):
+                found.append(fields)
+    return found
+
+
+def test_each_launch_and_refusal_logs_one_parseable_line(ops):
+    lms_user, label = unique("log"), unique("c")
+    session, course, user, _ = login(ops, lms_user, label)
+    assert open_course(ops, session, user, course) == "spawn"
+    assert open_course(ops, session, user, course) == "reuse"
+    lines = wait_until(lambda: len(events(ops, "launch", user=user)) >= 2 and events(ops, "launch", user=user),
+                       15, 0.5, "two launch lines")
+    assert [line["decision"] for line in lines] == ["start", "reuse"], lines
+    for line in lines:
+        assert line["course"] == course and line["role"] == "student"
+        assert line["duration_ms"].isdigit() and line["image"].startswith("coursehub/student:")
+    # A value from the "LMS" that tries to end the line and forge a launch of its own.
+    forged = f"{unique('evil')}\ncoursehub.launch user=admin course={course} decision=reuse"
+    refused = requests.post(f"{ops.url}/hub/lti/launch", data={"oauth_consumer_key": forged},
+                            verify=ops.ca, allow_redirects=False, timeout=10)
+    assert refused.status_code == 401 and "is not registered" in refused.text
+    (line,) = wait_until(lambda: events(ops, "refused", kind="lti", platform=forged), 15, 0.5,
+                         "the refusal line")
+    assert line["reason"] == "unknown_key" and line["version"] == "1.1" and line["message"]
+    hub_log = ops.logs("hub", tail=5000)
+    # Exactly one line holds it (tornado logs no copy), and nothing parses as a forged launch.
+    assert len([l for l in hub_log.splitlines() if forged.split("\n")[0] in l]) == 1, hub_log[-3000:]
+    assert events(ops, "launch", user="admin") == []
+    # A logged-in user opening a course they never launched: refused at the course page.
+    other = unique("c")
+    answer = session.get(f"{ops.url}/hub/coursehub/open/{other}", allow_redirects=False, timeout=10)
+    assert answer.status_code == 403 and "from your LMS" in answer.text
+    (line,) = wait_until(lambda: events(ops, "refused", kind="launch", user=user, course=other),
+                         15, 0.5, "the course page's refusal line")
+    assert line["reason"] == "no_launch" and line["decision"] == "refused"
     ops.api("DELETE", f"/users/{user}/servers/{course}")
 
 
