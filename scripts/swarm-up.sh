@@ -23,7 +23,7 @@ fi
 
 step "secrets and settings"
 prepare_settings
-if [ -s "$TLS_DIR/tls.crt" ] && [ -s "$TLS_DIR/tls.key" ]; then
+if tls_on; then
     export COURSEHUB_TLS=1 SCHEME=https
     step "HTTPS on port $PORT with $TLS_DIR/tls.crt (plain HTTP on that port will not answer)"
 else

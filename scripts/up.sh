@@ -13,17 +13,7 @@ started=$SECONDS
 docker info >/dev/null 2>&1 || fail "no Docker engine answers. Start dockerd (systemctl start docker) or check that this user may use /var/run/docker.sock."
 
 step "secrets and settings"
-had_env_file=no
-[ -e "$COURSEHUB_ENV_FILE" ] && had_env_file=yes
-scripts/secrets.sh
-# A new env file has a new Postgres password, which an existing database volume (from an
-# earlier install of this stack on this host) refuses: say so instead of a crash-looping hub.
-if [ "$had_env_file" = no ] && docker volume inspect "$COURSEHUB_STACK-pgdata" >/dev/null 2>&1; then
-    fail "the volume $COURSEHUB_STACK-pgdata exists from an earlier install, but $COURSEHUB_ENV_FILE was just generated with new secrets, which that database will refuse. Copy the earlier install's env file, settings.yaml and env/secrets/ here and run make up again - or, to start over and DELETE that data, run make clean first."
-fi
-set -a; . "$COURSEHUB_ENV_FILE"; set +a
-PORT="${COURSEHUB_PORT:-8000}"
-[[ "$PORT" =~ ^[0-9]+$ ]] || fail "COURSEHUB_PORT in $COURSEHUB_ENV_FILE must be a port number, not '$PORT'"
+prepare_settings
 
 HTTP_PORT=off
 if tls_on; then
@@ -44,12 +34,7 @@ fi
 step "images (cached layers are reused)"
 scripts/build-images.sh
 
-step "checking $COURSEHUB_ENV_FILE and $COURSEHUB_SETTINGS_FILE"
-docker run --rm --network none --env-file "$COURSEHUB_ENV_FILE" \
-    -e COURSEHUB_SETTINGS=/srv/coursehub/settings.yaml -e COURSEHUB_IMAGE_TAG -e COURSEHUB_TLS \
-    -v "$(realpath "$COURSEHUB_SETTINGS_FILE")":/srv/coursehub/settings.yaml:ro \
-    "coursehub/hub:$COURSEHUB_IMAGE_TAG" python3 -m coursehub.check \
-    || fail "fix the settings named above, then run make up again"
+check_settings
 
 # The ports must be free, unless it is our own proxy that already holds them.
 in_use() { python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)) != 0)"; }
@@ -65,27 +50,7 @@ fi
 step "starting proxy, postgres and hub"
 scripts/compose.sh up -d --remove-orphans
 
-step "waiting for the hub through the proxy on port $PORT"
-deadline=$((SECONDS + ${COURSEHUB_UP_TIMEOUT:-180}))
-until python3 - "$PORT" <<'PY'
-import sys, ssl, urllib.request
-ctx = ssl._create_unverified_context()  # health probe only: the cert may be self-signed
-for scheme in ("http", "https"):
-    try:
-        urllib.request.urlopen(f"{scheme}://127.0.0.1:{sys.argv[1]}/hub/health", timeout=3, context=ctx)
-        sys.exit(0)
-    except Exception:
-        pass
-sys.exit(1)
-PY
-do
-    if [ $SECONDS -ge $deadline ]; then
-        scripts/compose.sh ps
-        scripts/compose.sh logs --tail 40
-        fail "the hub did not become healthy in time; the logs above say why"
-    fi
-    sleep 2
-done
+wait_for_hub "$PORT" sh -c "scripts/compose.sh ps; scripts/compose.sh logs --tail 40"
 step "coursehub is up in $((SECONDS - started)) s"
 scripts/compose.sh exec -T hub coursehub lti-config --url "${COURSEHUB_PUBLIC_URL:-$SCHEME://$(hostname -f 2>/dev/null || hostname):$PORT}" || true
 echo
