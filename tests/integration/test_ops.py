@@ -2,7 +2,7 @@
 its HTTP redirect on 18301): HTTPS from the admin's certificate with plain HTTP redirected, LMS
 framing headers and cross-site cookies, one structured log line per launch and refusal, idle
 culling that keeps files, recovery from a Postgres restart, a killed server and `make down &&
-make up`, `coursehub status`, and backup -> wipe -> restore. The stack has its
+make up`, `coursehub status`, `make upgrade`, and backup -> wipe -> restore. The stack has its
 own certificate, a short culler and framing for one LMS origin; the backup test wipes its
 volumes, so it runs last.
 """
@@ -353,6 +353,50 @@ def test_status_lists_courses_and_running_servers(ops):
     assert course in result.stdout and user in result.stdout
     line = next(l for l in result.stdout.splitlines() if l.strip().startswith(course))
     assert "servers=1" in line
+    ops.api("DELETE", f"/users/{user}/servers/{course}")
+
+
+# -- upgrade ------------------------------------------------------------------------------
+# Takes the hub database one alembic revision back: from JupyterHub 6's schema to JupyterHub 5's
+# (6.0 added spawners.display_name), as a stack installed with an older release would have it.
+DOWNGRADE_ONE_REVISION = """
+import subprocess
+from coursehub.settings import load_settings
+from jupyterhub.dbutil import _temp_alembic_ini
+with _temp_alembic_ini(load_settings().db_url) as ini:
+    subprocess.check_call(["alembic", "-c", ini, "downgrade", "-1"])
+"""
+
+
+def test_upgrade_backs_up_migrates_and_keeps_users_and_files(ops):
+    lms_user, label = unique("upg"), unique("c")
+    session, course, user, _ = login(ops, lms_user, label)
+    open_course(ops, session, user, course)
+    data = secrets.token_bytes(4096)
+    write_file(ops, user, course, "before-upgrade.bin", data)
+    head = psql(ops, "jupyterhub", "SELECT version_num FROM alembic_version")
+    ops.compose("stop", "hub", timeout=120)
+    ops.compose("run", "--rm", "--no-deps", "-T", "hub", "python3", "-c", DOWNGRADE_ONE_REVISION,
+                timeout=300)
+    old = psql(ops, "jupyterhub", "SELECT version_num FROM alembic_version")
+    assert old != head
+    archives = set((ops.work / "backups").glob("coursehub-*.tar.gz"))
+
+    started = time.monotonic()
+    upgrade = ops.run("scripts/upgrade.sh", check=False, timeout=1800)
+    seconds = time.monotonic() - started
+    output = upgrade.stdout + upgrade.stderr
+    assert upgrade.returncode == 0, output[-4000:]
+    print(f"\nmake upgrade in {seconds:.1f} s")
+    assert len(set((ops.work / "backups").glob("coursehub-*.tar.gz")) - archives) == 1, output[-2000:]
+    assert f"schema {old} -> {head}" in output, output[-4000:]
+    assert psql(ops, "jupyterhub", "SELECT version_num FROM alembic_version") == head
+    assert ops.env["POSTGRES_PASSWORD"] not in output
+    assert ops.healthy()
+    assert ops.api("GET", f"/users/{user}").json()["groups"] == [f"nbgrader-{course}"]
+    session, course, user, _ = login(ops, lms_user, label)
+    open_course(ops, session, user, course)
+    assert read_file(ops, user, course, "before-upgrade.bin") == data
     ops.api("DELETE", f"/users/{user}/servers/{course}")
 
 
