@@ -10,13 +10,14 @@ the same path through CHP that our hub has. Each launch is signed in its worker 
 its clock starts (LTI 1.1 timestamps are valid for 30 s only), so the latencies are the hub's. Every login is a new LMS user (a class's first
 launches); a login counts only when the hub's login cookie is set (DESIGN 9).
 
-The stock LTI 1.3 hub is registered with our dev platform (its issuer and client id, its JWKS as
-our hub serves it on the bench network, http://hub:8081/hub/coursehub/dev/jwks) and both hubs run
-the same three requests. The dev authorize endpoint posts tokens only to a callback on the host
-the browser asked it on (no open relay), so the stock hub's own CHP routes /hub/coursehub/dev/ to
-our hub (stock ``Proxy.extra_routes``): the browser reaches the dev platform same-origin on the
-stock hub's address, as it does on ours, and the form goes to the stock hub's callback. Stock
-fetches that JWKS synchronously on every launch (upstream behaviour, DESIGN 9); ours has it pinned.
+The stock LTI 1.3 hub is registered with our dev platform's identity (issuer, client id, JWKS
+as our hub serves it on the bench network, http://hub:8081/hub/coursehub/dev/jwks). For both hubs
+this process plays the LMS's part of the flow: it follows the hub's login-initiation redirect
+only as far as reading its nonce and state, signs the id_token with the dev platform's key (as an
+LMS's authorize endpoint would) and posts it to the hub's callback. So both hubs do the same two
+requests of hub work per login, and neither hub's CPU pays for the platform's RSA signing (which
+our hub's built-in dev platform would otherwise do for our run only). Stock fetches the JWKS
+synchronously on every launch (upstream behaviour, DESIGN 9); ours has it pinned.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import requests
 
 from coursehub import devplatform
-from coursehub.launcher import LaunchSpec, lti11_launch, lti13_login_url, parse_form
+from coursehub.launcher import LaunchSpec, lti11_launch, lti13_login_url
 from coursehub.toolkeys import SigningKey
 
 LOGIN_COOKIE = "jupyterhub-hub-login"
@@ -69,9 +70,6 @@ c.LTI13Authenticator.client_id = {os.environ["STOCK_CLIENT_ID"]}
 c.LTI13Authenticator.jwks_endpoint = os.environ["STOCK_JWKS"]
 c.LTI13Authenticator.authorize_url = os.environ["STOCK_AUTHORIZE"]
 c.LTI13Authenticator.username_key = "sub"
-if os.environ.get("STOCK_EXTRA_ROUTE"):
-    path, _, target = os.environ["STOCK_EXTRA_ROUTE"].partition("=")
-    c.Proxy.extra_routes = {path: target}
 """
 BENCH_NETWORK_HUB = "http://hub:8081"  # our hub on the bench stack's docker network
 
@@ -150,26 +148,29 @@ def lti11_login(item: tuple[str, dict]) -> bool | str:
         return response.status_code == 302 and LOGIN_COOKIE in session.cookies or f"HTTP {response.status_code}"
 
 
-# -- LTI 1.3: initiation -> the dev platform's authorize page -> the form POST to the callback
+# -- LTI 1.3: initiation (hub) -> the LMS signs the id_token (this process) -> callback (hub)
 def lti13_urls(stack, count: int, prefix: str) -> list:
     key = SigningKey.from_file(stack.secrets_dir / devplatform.DEV_KEY_FILENAME)
     tag = secrets.token_hex(3)
-    return [partial(lti13_login_url, stack.url, key, LaunchSpec(user=f"{prefix}{tag}{i}", role="student",
-                                                                course="bench101")) for i in range(count)]
+    return [partial(lambda spec: (lti13_login_url(stack.url, key, spec), key),
+                    LaunchSpec(user=f"{prefix}{tag}{i}", role="student", course="bench101"))
+            for i in range(count)]
 
 
-def lti13_login(url: str) -> bool | str:
-    """Initiation -> the dev platform's authorize page -> its form POST (the same for both hubs:
-    only the host of ``url`` differs)."""
+def lti13_login(item: tuple[str, SigningKey]) -> bool | str:
+    """The hub's two requests of an LTI 1.3 login; between them this process is the LMS's
+    authorize endpoint (see module docstring), the same for both hubs."""
+    url, key = item
     with requests.Session() as session:
         initiation = session.get(url, allow_redirects=False, timeout=60)
         if initiation.status_code != 302:
             return f"initiation HTTP {initiation.status_code}"
-        page = session.get(urljoin(url, initiation.headers["Location"]), allow_redirects=False, timeout=60)
-        action, fields = parse_form(page.text)
-        if not action:
-            return f"authorize HTTP {page.status_code}"
-        callback = session.post(urljoin(url, action), data=fields, allow_redirects=False, timeout=60)
+        query = {k: v[0] for k, v in parse_qs(urlparse(initiation.headers["Location"]).query).items()}
+        message = devplatform.read_login_hint(key, query["login_hint"])
+        id_token = key.sign(devplatform.id_token_claims(message, nonce=query["nonce"]))
+        callback = session.post(urljoin(url, query["redirect_uri"]),
+                                data={"id_token": id_token, "state": query["state"]},
+                                allow_redirects=False, timeout=60)
         return callback.status_code == 302 and LOGIN_COOKIE in session.cookies or f"callback HTTP {callback.status_code}"
 
 
@@ -242,15 +243,14 @@ class StockHub:
 
 
 # -- the rows -----------------------------------------------------------------------------
-def stock13_env(stock_url: str) -> dict:
-    """Upstream LTI13Authenticator registered with our dev platform (see module docstring)."""
+def stock13_env() -> dict:
+    """Upstream LTI13Authenticator registered as our dev platform's tool (see module docstring).
+    Its authorize URL is never followed: this process answers in the LMS's place."""
     return {
         "STOCK_ISSUER": devplatform.DEV_ISSUER,
         "STOCK_CLIENT_ID": devplatform.DEV_CLIENT_ID,
         "STOCK_JWKS": f"{BENCH_NETWORK_HUB}/hub/{devplatform.JWKS_PATH}",
-        # as the browser (this process) sees it: same origin as the stock hub, routed to ours
-        "STOCK_AUTHORIZE": f"{stock_url}/hub/{devplatform.AUTHORIZE_PATH}",
-        "STOCK_EXTRA_ROUTE": f"/hub/coursehub/dev/={BENCH_NETWORK_HUB}",
+        "STOCK_AUTHORIZE": "https://coursehub.invalid/dev-platform/authorize",
     }
 
 
@@ -277,8 +277,7 @@ def rows(bench) -> list[tuple[str, str, str]]:
             base = measure(signed_lti11(stock.url, "stock", stock.secret, count, "s11"), lti11_login,
                            concurrency, stock_hub)
             out.append((f"LTI 1.1 login, {label}", ours.text(), f"stock LTI11Authenticator: {base.text()}"))
-    stock_url = f"http://127.0.0.1:{STOCK_PORT}"
-    with StockHub(tag, config=STOCK13_CONFIG, env=stock13_env(stock_url), join=(stack.name,)) as stock:
+    with StockHub(tag, config=STOCK13_CONFIG, env=stock13_env(), join=(stack.name,)) as stock:
         stock_hub = stock.container()
         dev = SimpleNamespace(url=stock.url, secrets_dir=stack.secrets_dir)
         for label, concurrency, count in BLOCKS:
@@ -288,6 +287,6 @@ def rows(bench) -> list[tuple[str, str, str]]:
                 raise RuntimeError(f"the stock LTI 1.3 hub logs nobody in: {warm.errors}")
             ours = measure(lti13_urls(stack, count, "b13"), lti13_login, concurrency, hub)
             base = measure(lti13_urls(dev, count, "s13"), lti13_login, concurrency, stock_hub)
-            out.append((f"LTI 1.3 login (3 requests), {label}", ours.text(),
+            out.append((f"LTI 1.3 login (2 hub requests), {label}", ours.text(),
                         f"stock LTI13Authenticator: {base.text()}"))
     return out
