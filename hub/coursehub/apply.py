@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from . import dbcheck
 from .settings import Settings
 
 HUB_API_INTERNAL = "http://127.0.0.1:8081/hub/api"
@@ -93,9 +94,10 @@ def apply_hub(c, settings: Settings) -> None:
         # JupyterHub hands the same options to servers (JUPYTERHUB_COOKIE_OPTIONS).
         tornado_settings["cookie_options"] = {"samesite": "None", "secure": True}
     c.JupyterHub.tornado_settings = tornado_settings
-    # Postgres restarts must cost no 5xx once it is back: JupyterHub pings each pooled
-    # connection on checkout; recycling also drops connections a restart left half-open.
-    c.JupyterHub.db_kwargs = {"pool_pre_ping": True, "pool_recycle": 300}
+    # Postgres restarts must cost no 5xx once it is back: each pooled connection is checked
+    # on checkout (JupyterHub's ping, replaced by dbcheck's round-trip-free check when the
+    # authenticator starts); recycling also drops connections a restart left half-open.
+    c.JupyterHub.db_kwargs = {"pool_recycle": dbcheck.RECYCLE_SECONDS}
     services = [{"name": "coursehub", "api_token": settings.api_token}]
     roles = []
     culler = culler_service(settings)

@@ -40,13 +40,13 @@ from tornado.httputil import url_concat
 from tornado.web import HTTPError
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Instance, Integer, List, Unicode, default
 
-from . import devplatform
+from . import dbcheck, devplatform
 from .courses import context_key, instructor_group, resolve_course_id, student_group
 from .jwks import JWKSCache, JWKSUnavailableError, UnknownKeyError
 from .launch import DEPLOYMENT_CLAIM, Launch, LaunchError, launch_from_lti11, launch_from_lti13
 from .logline import logline
 from .settings import LTI13Platform, Settings
-from .store import MAX_KEY_LENGTH, MAX_NONCE_LENGTH, CourseRow, Store
+from .store import MAX_KEY_LENGTH, MAX_NONCE_LENGTH, CourseRow, LTI13State, Store
 from .toolkeys import SigningKey, ToolJWKSHandler
 
 # Upstream refuses LTI 1.1 timestamps further than this from the hub's clock (lti11/validator.py).
@@ -72,6 +72,28 @@ def _decode_state(state: str) -> dict[str, Any]:
     except (ValueError, UnicodeError, binascii.Error):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def state_refusal(
+    row: LTI13State | None, issuer: str, audiences: list[str], nonce: str, max_age: float,
+    now: float | None = None,
+) -> tuple[int, str, str]:
+    """Why a verified id_token could not claim its login's stored state (status, reason, text)."""
+    if row is None:
+        return 400, "unknown_state", "This login is unknown to the hub (state)."
+    if row.used_at is not None:
+        return 400, "replayed_state", "This login was already used once."
+    if row.expired(max_age, now):
+        return 400, "expired_state", f"This login took longer than {max_age:g} s."
+    if row.issuer != issuer:
+        return 401, "wrong_issuer", f"The id_token comes from {issuer!r} but the login started at {row.issuer!r}."
+    if row.client_id not in audiences:
+        return 401, "wrong_audience", f"The id_token is not for client {row.client_id!r}, which started this login."
+    if nonce != row.nonce:
+        return (401, "nonce_mismatch", "The id_token does not belong to this login (nonce); it was "
+                "replayed or belongs to another login.")
+    # Everything matched but another request claimed it first.
+    return 400, "replayed_state", "This login was already used once."
 
 
 def _audiences(claims: Mapping[str, Any]) -> list[str]:
@@ -121,7 +143,9 @@ class LTI11LaunchHandler(LTI11AuthenticateHandler):
                 "The launch was valid but this hub does not admit the user; an admin checks "
                 "the hub's allow settings (Authenticator.allow_all).",
             )
-        self.redirect(self.authenticator.launch_redirect(self, getattr(self, "coursehub_launch", None)))
+        launch = getattr(self, "coursehub_launch", None)
+        self.authenticator.sync_course_groups(user, launch)
+        self.redirect(self.authenticator.launch_redirect(self, launch))
 
 
 class LTI13LoginHandler(LTI13LoginInitHandler):
@@ -236,7 +260,9 @@ class LTI13LaunchCallbackHandler(LTI13CallbackHandler):
                 "The launch was valid but this hub does not admit the user; an admin checks "
                 "the hub's allow settings (Authenticator.allow_all).",
             )
-        self.redirect(auth.launch_redirect(self, getattr(self, "coursehub_launch", None), self._state_next()))
+        launch = getattr(self, "coursehub_launch", None)
+        auth.sync_course_groups(user, launch)
+        self.redirect(auth.launch_redirect(self, launch, self._state_next()))
 
     def _state_next(self) -> str:
         return _decode_state(self.get_argument("state", "")).get("next_url") or ""
@@ -277,21 +303,6 @@ class LTI13LaunchCallbackHandler(LTI13CallbackHandler):
             raise refuse(
                 401, "wrong_issuer",
                 f"The id_token's issuer {issuer!r} is not a registered LMS.", issuer,
-            )
-        row = await auth.store.get_lti13_state(state_id) if state_id else None
-        if row is None:
-            raise refuse(400, "unknown_state", f"This login is unknown to the hub (state). {restart}", issuer)
-        if row.used_at is not None:
-            raise refuse(400, "replayed_state", f"This login was already used once. {restart}", issuer)
-        if row.expired(auth.lti13_state_max_age):
-            raise refuse(
-                400, "expired_state",
-                f"This login took longer than {auth.lti13_state_max_age} s. {restart}", issuer,
-            )
-        if row.issuer != platform.issuer:
-            raise refuse(
-                401, "wrong_issuer",
-                f"The id_token comes from {issuer!r} but the login started at {row.issuer!r}.", issuer,
             )
         try:
             key = await auth.jwks.get_signing_key(platform.jwks_url, header.get("kid"))
@@ -341,11 +352,6 @@ class LTI13LaunchCallbackHandler(LTI13CallbackHandler):
             raise refuse(401, "expired_token", f"The id_token is too old ({error}). {restart}", issuer)
         except ValidationError as error:
             raise refuse(400, "invalid_claims", f"The LMS's launch lacks an LTI field: {error}.", issuer)
-        if row.client_id not in _audiences(claims):
-            raise refuse(
-                401, "wrong_audience",
-                f"The id_token is not for client {row.client_id!r}, which started this login.", issuer,
-            )
         deployment = str(claims.get(DEPLOYMENT_CLAIM) or "")
         if deployment not in platform.deployment_ids:
             raise refuse(
@@ -353,18 +359,18 @@ class LTI13LaunchCallbackHandler(LTI13CallbackHandler):
                 f"Deployment {deployment!r} of this LMS is not registered with coursehub; an "
                 "admin adds it to deployment_ids of the platform in the settings file.", issuer,
             )
-        if nonce != row.nonce:
-            raise refuse(
-                401, "nonce_mismatch",
-                f"The id_token does not belong to this login (nonce); it was replayed or "
-                f"belongs to another login. {restart}", issuer,
-            )
+        # One statement consumes the login's server-side state if - and only if - everything
+        # it must match does; a refusal reads the row once more to say what did not.
+        audiences = _audiences(claims)
+        if not state_id or not await auth.store.claim_lti13_state(state_id, nonce, platform.issuer, audiences):
+            row = await auth.store.get_lti13_state(state_id) if state_id else None
+            status, reason, message = state_refusal(row, platform.issuer, audiences, nonce,
+                                                    auth.lti13_state_max_age)
+            raise refuse(status, reason, f"{message} {restart}", issuer)
         try:
             self.check_nonce(claims)
         except HTTPError as error:
             raise refuse(400, "nonce_cookie", f"{error.log_message}. {restart}", issuer)
-        if not await auth.store.consume_lti13_state(state_id):
-            raise refuse(400, "replayed_state", f"This login was already used once. {restart}", issuer)
         return claims, platform
 
 
@@ -485,6 +491,10 @@ class CoursehubAuthenticator(Authenticator):
         # Who may log in is decided by the LMS: a validly signed launch is the allow policy.
         return True
 
+    @default("reconcile_auth_state_hook")
+    def _reconcile_default(self) -> Any:
+        return keep_course_launches
+
     @default("jwks")
     def _jwks_default(self) -> JWKSCache:
         return JWKSCache(
@@ -511,6 +521,8 @@ class CoursehubAuthenticator(Authenticator):
             self.dev_platform_key = SigningKey.from_file(self.dev_platform_key_file)
         self._hub_prefix = "/hub/"
         self._course_ids: dict[str, str] = {}
+        # The hub builds its database before its authenticator (JupyterHub.init_db).
+        dbcheck.tune_hub_engine(self.parent, self.log)
 
     # -- platforms and URLs -----------------------------------------------------------------
     def platforms(self) -> dict[str, LTI13Platform]:
@@ -662,23 +674,26 @@ class CoursehubAuthenticator(Authenticator):
         launch = dataclasses.replace(launch, course_id=course_id)
         handler.coursehub_launch = launch
         name = self.normalize_username(launch.username)
-        user = handler.find_user(name)
-        # auth_state is replaced at every login; keep the latest launch of every course, since
-        # each course server is planned from the launch of its own course.
-        previous = (await user.get_auth_state() or {}) if user is not None else {}
-        launches = {**(previous.get("launches") or {}), course_id: launch.to_dict()}
         return {
             "name": name,
             "admin": self.launch_is_admin(name, launch),
-            "groups": self.merge_groups(user, launch),
+            # None: JupyterHub's sync_groups would replace every membership; the handler calls
+            # sync_course_groups on the loaded user after login instead (one lookup, not two).
+            "groups": None,
+            # The other courses' launches join in keep_course_launches (reconcile hook).
             "auth_state": {
                 "version": version,
                 "platform": platform,
                 "launch": launch.to_dict(),
-                "launches": launches,
+                "launches": {course_id: launch.to_dict()},
                 "claims": dict(claims),
             },
         }
+
+    def sync_course_groups(self, user: Any, launch: Launch | None) -> None:
+        """Sets this course's group on the user who just logged in (JupyterHub's sync_groups)."""
+        if user is not None and launch is not None:
+            user.sync_groups(self.merge_groups(user, launch))
 
     def launch_is_admin(self, name: str, launch: Launch) -> bool:
         return name in self.admin_users or (self.lms_admins_are_hub_admins and launch.is_lms_admin)
@@ -756,6 +771,17 @@ class CoursehubAuthenticator(Authenticator):
                 continue
             return safe
         return default
+
+
+def keep_course_launches(
+    authenticator: Any, auth_model: Mapping[str, Any], existing: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """JupyterHub's reconcile_auth_state_hook: auth_state is replaced at every login, but each
+    course server is planned from the latest launch of its own course, so the launches of the
+    user's other courses are kept next to this one."""
+    new = dict(auth_model["auth_state"])
+    new["launches"] = {**((existing or {}).get("launches") or {}), **(new.get("launches") or {})}
+    return new
 
 
 def _platform(data: Mapping[str, Any]) -> LTI13Platform:

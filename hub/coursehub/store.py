@@ -43,6 +43,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from . import dbcheck
+
 UID_START = 20000
 # How long an LTI 1.1 nonce must be remembered: the OAuth timestamp window (upstream refuses
 # timestamps more than 30 s away from now, in both directions) plus slack for clock skew.
@@ -124,11 +126,14 @@ class CourseRow:
 
 def make_engine(db_url: str) -> Engine:
     """An engine usable from several threads, for SQLite too (dev and tests)."""
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_recycle": dbcheck.RECYCLE_SECONDS}
     if db_url.startswith("sqlite"):
         # NOTE: SQLite serialises writers; wait for the lock instead of failing at once.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    return create_engine(db_url, **kwargs)
+    engine = create_engine(db_url, **kwargs)
+    # A connection closed by a Postgres restart is replaced before use (dbcheck.py).
+    dbcheck.install(engine)
+    return engine
 
 
 class Store:
@@ -144,6 +149,9 @@ class Store:
         max_workers: int = 8,
     ):
         self.engine = make_engine(db_url)
+        # One-statement writes (a nonce, a state) need no transaction around them: in
+        # autocommit they are one round trip instead of BEGIN, the statement and COMMIT.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.state_max_age = state_max_age
         self.prune_interval = prune_interval
         self.prune_batch = prune_batch
@@ -268,7 +276,7 @@ class Store:
         now = time.time() if now is None else now
         self._maybe_prune(now)
         try:
-            with self.engine.begin() as conn:
+            with self._autocommit.connect() as conn:
                 conn.execute(
                     insert(lti_nonces).values(
                         consumer_key=consumer_key,
@@ -291,7 +299,7 @@ class Store:
         self.create_tables()
         now = time.time() if now is None else now
         self._maybe_prune(now)
-        with self.engine.begin() as conn:
+        with self._autocommit.connect() as conn:
             conn.execute(
                 insert(lti13_states).values(
                     state_id=state_id,
@@ -320,28 +328,37 @@ class Store:
             used_at=row.used_at,
         )
 
-    def consume_lti13_state_sync(self, state_id: str, now: float | None = None) -> bool:
-        """Marks a state used; True for exactly one caller, and only while it is fresh."""
+    def claim_lti13_state_sync(
+        self, state_id: str, nonce: str, issuer: str, client_ids: list[str], now: float | None = None
+    ) -> bool:
+        """Marks a state used if it is fresh, unused and started by ``issuer`` for one of
+        ``client_ids`` with ``nonce``; True for exactly one caller. One round trip: the usual
+        launch never reads the row (get_lti13_state explains a refusal)."""
+        if len(state_id) > 64 or not client_ids:
+            return False
         self.create_tables()
         now = time.time() if now is None else now
-        with self.engine.begin() as conn:
+        with self._autocommit.connect() as conn:
             result = conn.execute(
                 update(lti13_states)
                 .where(lti13_states.c.state_id == state_id)
                 .where(lti13_states.c.used_at.is_(None))
                 .where(lti13_states.c.created_at >= now - self.state_max_age)
+                .where(lti13_states.c.nonce == nonce)
+                .where(lti13_states.c.issuer == issuer)
+                .where(lti13_states.c.client_id.in_(list(client_ids)))
                 .values(used_at=now)
             )
             return result.rowcount == 1
+
+    async def claim_lti13_state(self, state_id: str, nonce: str, issuer: str, client_ids: list[str]) -> bool:
+        return await self._run(self.claim_lti13_state_sync, state_id, nonce, issuer, client_ids)
 
     async def create_lti13_state(self, state_id: str, nonce: str, issuer: str, client_id: str) -> None:
         await self._run(self.create_lti13_state_sync, state_id, nonce, issuer, client_id)
 
     async def get_lti13_state(self, state_id: str) -> LTI13State | None:
         return await self._run(self.get_lti13_state_sync, state_id)
-
-    async def consume_lti13_state(self, state_id: str) -> bool:
-        return await self._run(self.consume_lti13_state_sync, state_id)
 
     # -- pruning --------------------------------------------------------------------------
     def prune_sync(self, now: float | None = None) -> int:

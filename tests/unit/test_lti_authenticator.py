@@ -53,12 +53,13 @@ class FakeHandler:
 
 
 class FakeUser:
-    def __init__(self, groups, auth_state=None):
-        self.groups = [SimpleNamespace(name=g) for g in groups]
-        self._auth_state = auth_state
+    """JupyterHub's User as sync_course_groups uses it: groups and sync_groups."""
 
-    async def get_auth_state(self):
-        return self._auth_state
+    def __init__(self, groups):
+        self.groups = [SimpleNamespace(name=g) for g in groups]
+
+    def sync_groups(self, names):
+        self.groups = [SimpleNamespace(name=g) for g in names]
 
 
 @pytest.fixture
@@ -80,8 +81,8 @@ def signed(spec=None, **kwargs):
                                  "moodle", SECRET, **kwargs)[1]
 
 
-def lti11(auth, fields, users=None):
-    handler = FakeHandler(fields, users)
+def lti11(auth, fields):
+    handler = FakeHandler(fields)
     return asyncio.run(auth._authenticate_lti11(handler)), handler
 
 
@@ -95,7 +96,7 @@ def refusal(auth, fields, caplog):
 def test_lti11_launch_gives_name_groups_state_and_course(auth):
     model, handler = lti11(auth, signed())
     assert model["name"].startswith("alice-")
-    assert model["groups"] == ["nbgrader-cs101"]
+    assert model["groups"] is None  # set after login by sync_course_groups
     assert model["admin"] is False
     state = model["auth_state"]
     assert state["version"] == "1.1" and state["platform"] == "moodle"
@@ -145,13 +146,29 @@ def test_lti11_launch_without_course_is_refused_after_signature(auth, caplog):
 
 
 def test_groups_merge_with_other_courses(auth):
-    model, _ = lti11(auth, signed())
-    name = model["name"]
-    user = FakeUser(["nbgrader-cs101", "formgrade-bio2"], {"launches": {"bio2": {"role": "ta"}}})
-    spec = launcher.LaunchSpec(user="alice", role="ta", course="CS101")
-    model, _ = lti11(auth, signed(spec), users={name: user})
-    assert model["groups"] == ["formgrade-bio2", "formgrade-cs101"]
-    assert set(model["auth_state"]["launches"]) == {"bio2", "cs101"}
+    user = FakeUser(["nbgrader-cs101", "formgrade-bio2", "nbgrader-ml3"])
+    _, handler = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="ta", course="CS101")))
+    auth.sync_course_groups(user, handler.coursehub_launch)
+    # student -> TA in cs101 moves the user between its two groups; other courses stay
+    assert sorted(g.name for g in user.groups) == ["formgrade-bio2", "formgrade-cs101", "nbgrader-ml3"]
+    _, handler = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="student", course="CS101")))
+    auth.sync_course_groups(user, handler.coursehub_launch)
+    assert sorted(g.name for g in user.groups) == ["formgrade-bio2", "nbgrader-cs101", "nbgrader-ml3"]
+
+
+def test_auth_state_keeps_the_latest_launch_of_every_course(auth):
+    from coursehub.lti import keep_course_launches
+
+    assert auth.reconcile_auth_state_hook is keep_course_launches
+    first, _ = lti11(auth, signed(launcher.LaunchSpec(user="alice", course="BIO2")))
+    assert keep_course_launches(auth, first, None) == first["auth_state"]
+    second, _ = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="ta", course="CS101")))
+    merged = keep_course_launches(auth, second, first["auth_state"])
+    assert set(merged["launches"]) == {"bio2", "cs101"}
+    assert merged["launch"] == second["auth_state"]["launch"]
+    again, _ = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="student", course="BIO2")))
+    latest = keep_course_launches(auth, again, merged)
+    assert latest["launches"]["bio2"]["role"] == "student" and latest["launches"]["cs101"]["role"] == "ta"
 
 
 def test_admin_only_from_settings_or_allowed_lms_admins(auth):
@@ -281,3 +298,23 @@ def test_cli_parses_launch_flags():
         "--url", "http://127.0.0.1:1",
     ])
     assert args.lti == "1.3" and dict(args.custom) == {"a": "b", "c": "d=e"}
+
+
+@pytest.mark.parametrize("row,nonce,reason", [
+    (None, "n", "unknown_state"),
+    ({"used_at": 1_005.0}, "n", "replayed_state"),
+    ({"created_at": 0.0}, "n", "expired_state"),
+    ({"issuer": "https://elsewhere"}, "n", "wrong_issuer"),
+    ({"client_id": "c9"}, "n", "wrong_audience"),
+    ({}, "other", "nonce_mismatch"),
+    ({}, "n", "replayed_state"),  # everything matched: another request claimed it first
+])
+def test_state_refusal_names_what_did_not_match(row, nonce, reason):
+    from coursehub.lti import state_refusal
+    from coursehub.store import LTI13State
+
+    state = None if row is None else LTI13State(**{
+        "state_id": "s", "nonce": "n", "issuer": "https://lms.example", "client_id": "c1",
+        "created_at": 1_000.0, "used_at": None, **row})
+    status, got, message = state_refusal(state, "https://lms.example", ["c1"], nonce, 600, now=1_010)
+    assert got == reason and status in (400, 401) and message

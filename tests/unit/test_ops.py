@@ -78,7 +78,7 @@ def test_tls_with_an_http_public_url_is_refused():
 
 
 def test_database_pool_checks_connections_after_a_postgres_restart():
-    assert hub_config().JupyterHub.db_kwargs["pool_pre_ping"] is True
+    assert hub_config().JupyterHub.db_kwargs["pool_recycle"] == 300
 
 
 def test_status_report_counts_servers_per_course_and_lists_orphan_graders():

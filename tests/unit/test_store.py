@@ -53,31 +53,44 @@ def test_unexpired_nonce_is_never_pruned(store):
     assert not store.use_lti11_nonce_sync("key", "keep", 1_000, now=1_060)
 
 
-def test_lti13_state_is_consumed_exactly_once(store):
+def test_lti13_state_is_claimed_exactly_once(store):
     store.create_lti13_state_sync("s1", "nonce1", "https://lms", "client", now=1_000)
     row = store.get_lti13_state_sync("s1")
     assert (row.nonce, row.issuer, row.client_id, row.used_at) == ("nonce1", "https://lms", "client", None)
-    assert store.consume_lti13_state_sync("s1", now=1_010)
-    assert not store.consume_lti13_state_sync("s1", now=1_011)
+    assert store.claim_lti13_state_sync("s1", "nonce1", "https://lms", ["client"], now=1_010)
+    assert not store.claim_lti13_state_sync("s1", "nonce1", "https://lms", ["client"], now=1_011)
     assert store.get_lti13_state_sync("s1").used_at == 1_010
+
+
+@pytest.mark.parametrize("nonce,issuer,clients", [
+    ("other-nonce", "https://lms", ["client"]),
+    ("nonce1", "https://other-lms", ["client"]),
+    ("nonce1", "https://lms", ["other-client"]),
+    ("nonce1", "https://lms", []),
+])
+def test_a_mismatched_claim_leaves_the_state_unused(store, nonce, issuer, clients):
+    store.create_lti13_state_sync("s1", "nonce1", "https://lms", "client", now=1_000)
+    assert not store.claim_lti13_state_sync("s1", nonce, issuer, clients, now=1_010)
+    assert store.get_lti13_state_sync("s1").used_at is None
+    assert store.claim_lti13_state_sync("s1", "nonce1", "https://lms", ["x", "client"], now=1_020)
 
 
 def test_lti13_state_expires(store):
     store.create_lti13_state_sync("s1", "nonce1", "https://lms", "client", now=1_000)
     assert store.get_lti13_state_sync("s1").expired(600, now=1_601)
-    assert not store.consume_lti13_state_sync("s1", now=1_601)
+    assert not store.claim_lti13_state_sync("s1", "nonce1", "https://lms", ["client"], now=1_601)
 
 
-def test_concurrent_state_consumption_has_one_winner(store):
+def test_concurrent_state_claims_have_one_winner(store):
     store.create_lti13_state_sync("race", "n", "https://lms", "c")
     results = []
     barrier = threading.Barrier(8)
 
-    def consume():
+    def claim():
         barrier.wait()
-        results.append(store.consume_lti13_state_sync("race"))
+        results.append(store.claim_lti13_state_sync("race", "n", "https://lms", ["c"]))
 
-    threads = [threading.Thread(target=consume) for _ in range(8)]
+    threads = [threading.Thread(target=claim) for _ in range(8)]
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert sorted(results) == [False] * 7 + [True]
