@@ -148,3 +148,16 @@ def test_course_insert_race_is_reported(store):
     assert not store.add_course_sync(CourseRow("cs101", "moodle|43", "moodle", "43", "CS101", "Intro"))
     assert store.course_registry_sync() == {"cs101": "moodle|42"}
     assert store.course_for_context_sync("moodle|42").course_id == "cs101"
+
+
+def test_a_write_on_the_event_loop_prunes_on_the_pool(store):
+    store.use_lti11_nonce_sync("key", "old", 1_000, now=1_000)
+
+    async def write_later():
+        store._last_prune = 0
+        assert await store.use_lti11_nonce("key", "new", int(__import__("time").time()))
+        await asyncio.sleep(0)
+
+    asyncio.run(write_later())
+    store._executor.shutdown(wait=True)  # the background prune has finished
+    assert store.count_sync(lti_nonces) == 1  # the expired nonce went, the new one stays
