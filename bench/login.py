@@ -10,6 +10,12 @@ the same path through CHP that our hub has. Each launch is signed in its worker 
 its clock starts (LTI 1.1 timestamps are valid for 30 s only), so the latencies are the hub's. Every login is a new LMS user (a class's first
 launches); a login counts only when the hub's login cookie is set (DESIGN 9).
 
+A third hub, the same bare stock LTI 1.1 config on a database of its own in the bench stack's
+Postgres, is measured beside them: JupyterHub's ORM works synchronously on the event loop, so
+on Postgres each of its five or six transactions per login is a network round trip where SQLite
+is a function call. That row separates what the database costs JupyterHub from what coursehub's
+layer (nonce, course, groups, auth_state) costs.
+
 The stock LTI 1.3 hub is registered with our dev platform's identity (issuer, client id, JWKS
 as our hub serves it on the bench network, http://hub:8081/hub/coursehub/dev/jwks). For both hubs
 this process plays the LMS's part of the flow: it follows the hub's login-initiation redirect
@@ -58,7 +64,7 @@ c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
 c.JupyterHub.hub_connect_url = "http://stock-hub:8081"
 c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = "http://stock-proxy:8001"
-c.JupyterHub.db_url = "sqlite:////tmp/jupyterhub.sqlite"
+c.JupyterHub.db_url = os.environ.get("STOCK_DB_URL") or "sqlite:////tmp/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = "/tmp/cookie_secret"
 """
 # The stock LTI 1.3 baseline: the common part of STOCK_CONFIG plus upstream's LTI 1.3 settings.
@@ -254,6 +260,20 @@ def stock13_env() -> dict:
     }
 
 
+WARM = 20  # logins that warm each hub before a block is measured, the same for both
+
+
+def stock_on_postgres(stack) -> dict:
+    """Env for a stock hub on a database of its own in the bench stack's Postgres: the same
+    bare JupyterHub + LTI11Authenticator, so the row isolates what the database costs JupyterHub
+    from what coursehub's layer costs."""
+    env = stack.env
+    subprocess.run(["docker", "exec", stack.container("postgres").name, "sh", "-c",
+                    f'dropdb --if-exists -U "$POSTGRES_USER" stockhub; createdb -U "$POSTGRES_USER" stockhub'],
+                   check=True, capture_output=True, timeout=60)
+    return {"STOCK_DB_URL": f"postgresql+psycopg2://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}@postgres:5432/stockhub"}
+
+
 BLOCKS = (("sequential", 1, SEQUENTIAL), (f"{CONCURRENT} concurrent", CONCURRENT, CONCURRENT_TOTAL))
 
 
@@ -267,22 +287,28 @@ def rows(bench) -> list[tuple[str, str, str]]:
     hub = stack.container("hub")
     tag = stack.env.get("COURSEHUB_IMAGE_TAG") or __version__
     out = []
-    with StockHub(tag) as stock:
-        stock_hub = stock.container()
+    with StockHub(tag) as stock, StockHub(tag, name="coursehub-bench-stockpg", port=STOCK_PORT + 1,
+                                          env=stock_on_postgres(stack), join=(stack.name,)) as stockpg:
         for label, concurrency, count in BLOCKS:
-            # Warm both hubs the same way (first requests load templates and code paths).
-            measure(signed_lti11(stack.url, key, secret, 5, "warm"), lti11_login, 1)
-            measure(signed_lti11(stock.url, "stock", stock.secret, 5, "warm"), lti11_login, 1)
+            # Warm every hub the same way (first requests load templates and code paths).
+            measure(signed_lti11(stack.url, key, secret, WARM, "warm"), lti11_login, 1)
+            measure(signed_lti11(stock.url, "stock", stock.secret, WARM, "warm"), lti11_login, 1)
+            measure(signed_lti11(stockpg.url, "stock", stockpg.secret, WARM, "warm"), lti11_login, 1)
             ours = measure(signed_lti11(stack.url, key, secret, count, "b11"), lti11_login, concurrency, hub)
             base = measure(signed_lti11(stock.url, "stock", stock.secret, count, "s11"), lti11_login,
-                           concurrency, stock_hub)
+                           concurrency, stock.container())
+            pg = measure(signed_lti11(stockpg.url, "stock", stockpg.secret, count, "p11"), lti11_login,
+                         concurrency, stockpg.container())
             out.append((f"LTI 1.1 login, {label}", ours.text(), f"stock LTI11Authenticator: {base.text()}"))
+            out.append((f"LTI 1.1 login, {label}: stock on our Postgres", pg.text(),
+                        f"ours / stock-on-Postgres = {ours.per_second / pg.per_second:.2f}x "
+                        f"(ours / stock = {ours.per_second / base.per_second:.2f}x)"))
     with StockHub(tag, config=STOCK13_CONFIG, env=stock13_env(), join=(stack.name,)) as stock:
         stock_hub = stock.container()
         dev = SimpleNamespace(url=stock.url, secrets_dir=stack.secrets_dir)
         for label, concurrency, count in BLOCKS:
-            measure(lti13_urls(stack, 5, "warm"), lti13_login, 1)
-            warm = measure(lti13_urls(dev, 5, "warm"), lti13_login, 1)
+            measure(lti13_urls(stack, WARM, "warm"), lti13_login, 1)
+            warm = measure(lti13_urls(dev, WARM, "warm"), lti13_login, 1)
             if not warm.ok:
                 raise RuntimeError(f"the stock LTI 1.3 hub logs nobody in: {warm.errors}")
             ours = measure(lti13_urls(stack, count, "b13"), lti13_login, concurrency, hub)
