@@ -49,10 +49,53 @@ def remove_stack() -> None:
     run("docker", "volume", "rm", f"{SWARM_STACK}-data", f"{SWARM_STACK}-pgdata")
 
 
+LOCAL_ONLY = {"ingress", "docker_gwbridge", "host", "none"}
+
+
+def bridge_attachments() -> dict:
+    """{container id: {network: aliases}} of every running container on a local network."""
+    found = {}
+    for container in docker.from_env().containers.list():
+        networks = container.attrs["NetworkSettings"]["Networks"] or {}
+        found[container.id] = {
+            name: [a for a in (config.get("Aliases") or []) if not container.id.startswith(a)]
+            for name, config in networks.items() if name not in LOCAL_ONLY
+        }
+    return found
+
+
+def reattach(before: dict) -> list[str]:
+    """Connects containers again to the networks `swarm leave` took from them."""
+    client = docker.from_env()
+    again = []
+    for container_id, networks in before.items():
+        try:
+            container = client.containers.get(container_id)
+        except docker.errors.NotFound:
+            continue
+        have = container.attrs["NetworkSettings"]["Networks"] or {}
+        for name, aliases in networks.items():
+            if name not in have:
+                client.networks.get(name).connect(container, aliases=(aliases or None) if name != "bridge" else None)
+                again.append(f"{container.name}@{name}")
+    return again
+
+
 def leave_swarm() -> None:
-    """Leaves the swarm this test made and the networks swarm mode leaves behind."""
+    """Leaves the swarm this test made and the networks swarm mode leaves behind.
+
+    NOTE: on Docker Engine 20.10 `docker swarm leave --force` detaches every running container
+    from its local bridge networks too (seen here: a compose stack's hub could no longer resolve
+    `postgres`). scripts/test.sh runs this module after the compose tests for that reason, and
+    the containers that were attached before are connected again, with their aliases, so a
+    developer's stack that was up meanwhile keeps working.
+    """
+    before = bridge_attachments()
     left = run("docker", "swarm", "leave", "--force")
     assert left.returncode == 0, left.stderr
+    again = reattach(before)
+    if again:
+        print(f"\nreattached after swarm leave: {', '.join(again)}")
     # NOTE: `swarm leave` keeps docker_gwbridge (made when the first container joined an
     # overlay network); it is unused now, and a later `swarm init` makes it again.
     wait_until(lambda: run("docker", "network", "rm", "docker_gwbridge").returncode == 0
