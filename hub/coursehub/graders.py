@@ -36,7 +36,9 @@ from .logline import duration_ms, logline
 from .policy import COURSE_ROOT
 from .settings import Settings
 
-log = logging.getLogger("coursehub.graders")
+# A child of the hub's own logger: a logger of its own had no handler in the hub process, so
+# the grader, roster and provisioning lines never reached the hub's log.
+log = logging.getLogger("JupyterHub").getChild("coursehub.graders")
 
 GRADER_PORT = 8888
 GRADER_HOME = "/home/jovyan"
@@ -546,6 +548,7 @@ async def ensure_course(course: str, settings: Settings, handler) -> GraderRecor
         started = asyncio.get_running_loop().time()
         record = await asyncio.to_thread(ensure_record_sync, settings, course)
         await asyncio.to_thread(ensure_folders_sync, settings, record)
+        await add_earlier_students(settings, db, course)
         await asyncio.to_thread(ensure_gradebook_sync, settings, record)
         ensure_hub_roles(db, course)
         action = await asyncio.to_thread(ensure_container_sync, settings, plan_grader(settings, record))
@@ -558,6 +561,22 @@ async def ensure_course(course: str, settings: Settings, handler) -> GraderRecor
         log.info(logline("grader", course=course, container=action, service=service,
                          duration_ms=duration_ms(started, asyncio.get_running_loop().time())))
         return record
+
+
+async def add_earlier_students(settings: Settings, db, course: str) -> int:
+    """Roster passwd lines for the students who launched ``course`` before it had a grader
+    (members of its nbgrader group); their gradebook rows follow at their next launch."""
+    from jupyterhub import orm
+
+    from . import runtime
+
+    group = orm.Group.find(db, student_group(course))
+    names = sorted(user.name for user in group.users) if group is not None else []
+    store = runtime.store(settings)
+    entries = {name: (uid, uid, "/home/jovyan") for name in names for uid in [await store.allocate_uid(name)]}
+    if entries:
+        await asyncio.to_thread(add_passwd_entries_sync, settings, course, entries)
+    return len(entries)
 
 
 # -- the roster ------------------------------------------------------------------------------
@@ -611,9 +630,15 @@ async def add_student(settings: Settings, launch) -> bool:
         "email": launch.email,
         "lms_user_id": launch.lms_user_id,
     }
-    try:
-        from . import runtime
+    from . import runtime
 
+    if not os.path.isdir(runtime.datastore(settings).local(f"rosters/{launch.course_id}")):
+        # No staff member has opened the course yet, so it has no grader or gradebook; the
+        # first staff launch provisions it and adds the students who came before.
+        log.info(logline("roster", action="deferred", user=launch.username, course=launch.course_id,
+                         reason="the course has no grader yet"))
+        return False
+    try:
         uid = await runtime.store(settings).allocate_uid(launch.username)
         await asyncio.to_thread(add_passwd_entries_sync, settings, launch.course_id,
                                 {launch.username: (uid, uid, "/home/jovyan")})

@@ -142,3 +142,16 @@ def test_gradebook_databases_are_closed_to_other_roles(stack):
     rows = dict(line.split("|") for line in out.split())
     assert rows[name] == "t"
     assert rows[stack.env.get("POSTGRES_DB", "jupyterhub")] == "f"
+
+
+def test_students_who_came_before_the_grader_are_added_to_its_roster(stack):
+    label = unique("early")
+    _, course, student = launch(stack, "student", course=label)
+    logs = stack.logs("hub", tail=400)
+    assert f"coursehub.roster action=deferred user={student} course={course}" in logs
+    assert f"coursehub.roster action=failed user={student}" not in logs
+    session, same, _ = launch(stack, "instructor", course=label)
+    assert same == course
+    passwd = stack.compose("exec", "-T", "hub", "cat", f"/srv/coursehub/data/rosters/{course}/passwd").stdout
+    names = {line.split(":", 1)[0] for line in passwd.splitlines()}
+    assert {student, f"grader-{course}"} <= names, passwd
