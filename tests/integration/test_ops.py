@@ -144,6 +144,17 @@ def contents(stack: OpsStack, user: str, course: str, path: str) -> str:
     return f"{stack.url}/user/{user}/{course}/api/contents/{path}"
 
 
+def student_with_file(stack: OpsStack, prefix: str, path: str, size: int):
+    """A new student launched into a new course, the server running, ``size`` random bytes
+    written to ``path`` in the home: (lms user, course label, session, course, user, bytes)."""
+    lms_user, label = unique(prefix), unique("c")
+    session, course, user, _ = login(stack, lms_user, label)
+    open_course(stack, session, user, course)
+    data = secrets.token_bytes(size)
+    write_file(stack, user, course, path, data)
+    return lms_user, label, session, course, user, data
+
+
 def write_file(stack: OpsStack, user: str, course: str, path: str, data: bytes) -> None:
     touch(stack, user, course)
     response = stack.session.put(
@@ -260,11 +271,7 @@ def test_each_launch_and_refusal_logs_one_parseable_line(ops):
 
 # -- culling ------------------------------------------------------------------------------
 def test_idle_server_is_culled_and_the_next_launch_has_every_file(ops):
-    lms_user, label = unique("cul"), unique("c")
-    session, course, user, _ = login(ops, lms_user, label)
-    open_course(ops, session, user, course)
-    data = secrets.token_bytes(4096)
-    write_file(ops, user, course, "kept.bin", data)
+    lms_user, label, session, course, user, data = student_with_file(ops, "cul", "kept.bin", 4096)
     container = ops.container_of(user, course).name
     started = time.monotonic()
     wait_until(lambda: not server(ops, user, course), CULL_TIMEOUT + CULL_INTERVAL + 40, 2,
@@ -293,11 +300,7 @@ def test_hub_serves_without_errors_once_postgres_is_back(ops):
 
 
 def test_killed_server_comes_back_on_the_next_launch_with_its_files(ops):
-    lms_user, label = unique("kil"), unique("c")
-    session, course, user, _ = login(ops, lms_user, label)
-    open_course(ops, session, user, course)
-    data = secrets.token_bytes(2048)
-    write_file(ops, user, course, "work.bin", data)
+    lms_user, label, session, course, user, data = student_with_file(ops, "kil", "work.bin", 2048)
     ops.container_of(user, course).kill()
     # The next LMS launch, before the hub's own poll has noticed the dead container.
     session, course, user, _ = login(ops, lms_user, label)
@@ -319,11 +322,7 @@ def grader_containers(stack: OpsStack) -> list:
 
 
 def test_down_and_up_keep_users_groups_files_and_graders(ops):
-    lms_user, label = unique("dnu"), unique("c")
-    session, course, user, _ = login(ops, lms_user, label)
-    open_course(ops, session, user, course)
-    data = secrets.token_bytes(1024)
-    write_file(ops, user, course, "term.bin", data)
+    lms_user, label, session, course, user, data = student_with_file(ops, "dnu", "term.bin", 1024)
     # The same course's instructor provisions its grader (formgrader service).
     prof, _, _, _ = login(ops, unique("prof"), label, role="instructor")
     prof.get(f"{ops.url}/hub/coursehub/open/{course}", allow_redirects=False, timeout=180)
@@ -369,11 +368,7 @@ with _temp_alembic_ini(load_settings().db_url) as ini:
 
 
 def test_upgrade_backs_up_migrates_and_keeps_users_and_files(ops):
-    lms_user, label = unique("upg"), unique("c")
-    session, course, user, _ = login(ops, lms_user, label)
-    open_course(ops, session, user, course)
-    data = secrets.token_bytes(4096)
-    write_file(ops, user, course, "before-upgrade.bin", data)
+    lms_user, label, session, course, user, data = student_with_file(ops, "upg", "before-upgrade.bin", 4096)
     head = psql(ops, "jupyterhub", "SELECT version_num FROM alembic_version")
     ops.compose("stop", "hub", timeout=120)
     ops.compose("run", "--rm", "--no-deps", "-T", "hub", "python3", "-c", DOWNGRADE_ONE_REVISION,
@@ -407,11 +402,7 @@ def psql(stack: OpsStack, db: str, sql: str) -> str:
 
 
 def test_backup_wipe_restore_brings_back_every_byte_and_row(ops):
-    lms_user, label = unique("bak"), unique("c")
-    session, course, user, _ = login(ops, lms_user, label)
-    open_course(ops, session, user, course)
-    data = secrets.token_bytes(256 * 1024)
-    write_file(ops, user, course, "thesis.bin", data)
+    lms_user, label, session, course, user, data = student_with_file(ops, "bak", "thesis.bin", 256 * 1024)
     digest = hashlib.sha256(data).hexdigest()
     # A second database stands in for a course gradebook: pg_dumpall must carry it too.
     probe_db = "ops_probe"
