@@ -55,6 +55,14 @@ DEPLOYMENT_ID = "1"
 SERVER_ALIAS = "jwks-slow"
 JWKS_URL = f"http://{SERVER_ALIAS}:8000/jwks"
 AUTHORIZE_URL = "https://slow-lms.invalid/authorize"  # never followed: the bench answers it
+# A second platform whose JWKS answers like an LMS across the internet does (not stalled, just
+# far): login throughput with and without key caching.
+REMOTE_SECONDS = 0.1
+REMOTE_ISSUER = "https://remote-lms.invalid/platform"
+REMOTE_ALIAS = "jwks-remote"
+REMOTE_JWKS_URL = f"http://{REMOTE_ALIAS}:8000/jwks"
+REMOTE_LOGINS = 100
+REMOTE_CONCURRENCY = 20
 
 SLOW_SERVER = """\
 import os, time
@@ -80,11 +88,11 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 @contextmanager
-def slow_jwks_server(stack, key: SigningKey, tag: str):
-    name = f"{stack.name}-jwks-slow"
+def slow_jwks_server(stack, key: SigningKey, tag: str, alias: str = SERVER_ALIAS, delay: float = SLOW_SECONDS):
+    name = f"{stack.name}-{alias}"
     docker("rm", "-f", name, check=False)
-    docker("run", "-d", "--name", name, "--network", stack.name, "--network-alias", SERVER_ALIAS,
-           "--env", f"JWKS={json.dumps(key.jwks)}", "--env", f"DELAY={SLOW_SECONDS}",
+    docker("run", "-d", "--name", name, "--network", stack.name, "--network-alias", alias,
+           "--env", f"JWKS={json.dumps(key.jwks)}", "--env", f"DELAY={delay}",
            f"coursehub/python:{tag}", "python3", "-c", SLOW_SERVER)
     try:
         yield name
@@ -109,6 +117,9 @@ def slow_platform_registered(stack):
     settings["lti13"]["platforms"] = list(settings["lti13"].get("platforms") or []) + [{
         "name": "bench slow LMS", "issuer": ISSUER, "client_ids": [CLIENT_ID],
         "deployment_ids": [DEPLOYMENT_ID], "authorize_url": AUTHORIZE_URL, "jwks_url": JWKS_URL,
+    }, {
+        "name": "bench remote LMS", "issuer": REMOTE_ISSUER, "client_ids": [CLIENT_ID],
+        "deployment_ids": [DEPLOYMENT_ID], "authorize_url": AUTHORIZE_URL, "jwks_url": REMOTE_JWKS_URL,
     }]
     with open(stack.settings_file, "r+") as handle:
         handle.truncate(0)
@@ -123,10 +134,10 @@ def slow_platform_registered(stack):
         restart_hub(stack)
 
 
-def slow_launch(base_url: str, key: SigningKey, user: str) -> str:
-    """One LTI 1.3 launch from the slow platform; returns its outcome ("ok" or a reason)."""
+def slow_launch(base_url: str, key: SigningKey, user: str, issuer: str = ISSUER) -> str:
+    """One LTI 1.3 launch from the slow (or ``issuer``'s) platform; its outcome ("ok" or a reason)."""
     target = base_url + "/hub/"
-    params = {"iss": ISSUER, "login_hint": user, "target_link_uri": target, "client_id": CLIENT_ID,
+    params = {"iss": issuer, "login_hint": user, "target_link_uri": target, "client_id": CLIENT_ID,
               "lti_deployment_id": DEPLOYMENT_ID}
     with requests.Session() as session:
         initiation = session.get(f"{base_url}/hub/lti13/oauth_login?{urlencode(params)}",
@@ -136,7 +147,7 @@ def slow_launch(base_url: str, key: SigningKey, user: str) -> str:
         query = {k: v[0] for k, v in parse_qs(urlparse(initiation.headers["Location"]).query).items()}
         spec = LaunchSpec(user=user, role="student", course="slow101")
         claims = devplatform.id_token_claims(lti13_message_claims(spec, target, DEPLOYMENT_ID),
-                                             nonce=query.get("nonce", ""), client_id=CLIENT_ID, issuer=ISSUER)
+                                             nonce=query.get("nonce", ""), client_id=CLIENT_ID, issuer=issuer)
         callback = session.post(urljoin(base_url + "/hub/", query.get("redirect_uri", "")),
                                 data={"id_token": key.sign(claims), "state": query.get("state", "")},
                                 allow_redirects=False, timeout=LAUNCH_TIMEOUT)
@@ -215,24 +226,42 @@ def measure_side(url: str, key: SigningKey) -> tuple[str, str]:
     return summary(idle), f"{summary(loaded)}; launches: {launches}"
 
 
+def remote_logins(url: str, key: SigningKey) -> str:
+    """REMOTE_LOGINS LTI 1.3 logins, REMOTE_CONCURRENCY at a time, from the remote platform."""
+    from .login import measure
+
+    tag = secrets.token_hex(3)
+    makes = [lambda i=i: i for i in range(REMOTE_LOGINS)]
+    login = lambda i: slow_launch(url, key, f"rem{tag}n{i}", REMOTE_ISSUER) == "ok" or "refused"  # noqa: E731
+    return measure(makes, login, REMOTE_CONCURRENCY).text()
+
+
 def rows(bench) -> list[tuple[str, str, str]]:
     from coursehub import __version__
 
     stack = getattr(bench, "stack", bench)
     tag = stack.env.get("COURSEHUB_IMAGE_TAG") or __version__
     key = SigningKey.from_pem(generate_private_key_pem())
-    with slow_jwks_server(stack, key, tag):
+    stock_url = f"http://127.0.0.1:{STOCK_PORT}"
+    with slow_jwks_server(stack, key, tag), \
+            slow_jwks_server(stack, key, tag, alias=REMOTE_ALIAS, delay=REMOTE_SECONDS):
         with slow_platform_registered(stack):
             progress("jwks_slow: ours")
+            ours_remote = remote_logins(stack.url, key)
             ours_idle, ours_loaded = measure_side(stack.url, key)
         progress("jwks_slow: stock")
-        env = {"STOCK_ISSUER": ISSUER, "STOCK_CLIENT_ID": CLIENT_ID, "STOCK_JWKS": JWKS_URL,
+        env = {"STOCK_ISSUER": REMOTE_ISSUER, "STOCK_CLIENT_ID": CLIENT_ID, "STOCK_JWKS": REMOTE_JWKS_URL,
                "STOCK_AUTHORIZE": AUTHORIZE_URL}
         with StockHub(tag, config=STOCK13_CONFIG, env=env, join=(stack.name,), port=STOCK_PORT):
-            stock_url = f"http://127.0.0.1:{STOCK_PORT}"
+            stock_remote = remote_logins(stock_url, key)
+        env = {**env, "STOCK_ISSUER": ISSUER, "STOCK_JWKS": JWKS_URL}
+        with StockHub(tag, config=STOCK13_CONFIG, env=env, join=(stack.name,), port=STOCK_PORT):
             stock_idle, stock_loaded = measure_side(stock_url, key)
     label = f"{LAUNCHERS} launchers, JWKS answers after {SLOW_SECONDS} s"
     return [
+        (f"LTI 1.3 login (2 hub requests), {REMOTE_CONCURRENCY} concurrent, from an LMS whose JWKS "
+         f"answers in {REMOTE_SECONDS * 1000:.0f} ms", ours_remote,
+         f"stock LTI13Authenticator (fetches the JWKS on every launch): {stock_remote}"),
         ("GET /hub/api/ latency, idle", ours_idle, f"stock LTI13Authenticator: {stock_idle}"),
         (f"GET /hub/api/ latency, slow-JWKS LTI 1.3 launches ({label})", ours_loaded,
          f"stock LTI13Authenticator: {stock_loaded}"),
