@@ -1,8 +1,10 @@
 """coursehub's own tables in the hub database: course registry, uids, LTI replay memory.
 
 SQLAlchemy Core on the hub's ``db_url`` (Postgres in production, SQLite for local dev). Every
-blocking call has an async twin that runs it on a small dedicated thread pool, so the hub's
-event loop never waits on the database.
+blocking call has an async twin: multi-statement work (uids, course registration, pruning) runs
+on a small dedicated thread pool; the one-statement LTI writes of a login run inline, as the
+hub's own ORM calls do, because a thread hand-off costs more than their one round trip (see
+``Store._inline``).
 
 Replay protection lives here and not in process memory on purpose:
 NOTE: ltiauthenticator 1.6.3 keeps LTI 1.1 nonces in a class-wide ``TTLCache(35, 35.0)`` keyed
