@@ -1,6 +1,5 @@
 # coursehub: `make up` runs the stack, `make test` proves it. `make` alone lists the targets.
 SHELL := /bin/bash
-COMPOSE := scripts/compose.sh
 VENV := .venv
 PY := $(VENV)/bin/python
 export COURSEHUB_IMAGE_TAG ?= $(shell cat VERSION)
@@ -32,20 +31,20 @@ build: ## (re)build every image
 secrets: ## write env/coursehub.env, settings.yaml and keys if missing (never overwrites)
 	@scripts/secrets.sh
 
-logs: ## follow the logs of proxy, hub and postgres
-	@$(COMPOSE) logs -f --tail 100
+logs: ## follow the logs of proxy, hub and postgres (MODE=swarm too)
+	@MODE=$(MODE) scripts/stackctl.sh logs
 
-ps: ## show the stack's containers and their health
-	@$(COMPOSE) ps
+ps: ## show the stack's containers and their health (MODE=swarm: tasks and server services)
+	@MODE=$(MODE) scripts/stackctl.sh ps
 
 lti-config: ## print what to paste into the LMS (LTI 1.1 and 1.3)
-	@$(COMPOSE) exec -T hub coursehub lti-config
+	@MODE=$(MODE) scripts/stackctl.sh hub coursehub lti-config
 
 params: ## print the LTI custom parameter reference
-	@$(COMPOSE) exec -T hub coursehub params
+	@MODE=$(MODE) scripts/stackctl.sh hub coursehub params
 
 status: ## courses, graders and running servers
-	@$(COMPOSE) exec -T hub coursehub status
+	@MODE=$(MODE) scripts/stackctl.sh hub coursehub status
 
 $(VENV)/.done: tests/requirements.txt images/hub/requirements.txt
 	python3 -m venv $(VENV)

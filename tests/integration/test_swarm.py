@@ -216,4 +216,10 @@ def test_instructor_server_and_grader_are_swarm_services(swarm):
     # The formgrader answers through the proxy at its service prefix (hub OAuth: a redirect).
     response = requests.get(f"{swarm.url}/services/{course}/", allow_redirects=False, timeout=10)
     assert response.status_code in (200, 302), response.status_code
+    # The admin's everyday commands work on the swarm stack too.
+    status = run("make", "-s", "status", "MODE=swarm", env=script_env(), timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert course in status.stdout and user in status.stdout, status.stdout
+    listed = run("make", "-s", "ps", "MODE=swarm", env=script_env(), timeout=60)
+    assert listed.returncode == 0 and f"{SWARM_STACK}_hub" in listed.stdout, listed.stdout + listed.stderr
     stop_server(swarm, user, course)
