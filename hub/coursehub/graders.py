@@ -388,28 +388,44 @@ def _ignore_duplicate(conn, sql: str) -> None:
             raise
 
 
-def ensure_container_sync(settings: Settings, plan: GraderPlan, client=None) -> str:
-    """Creates the grader container, or starts it, or recreates it when its plan changed.
-    Returns what it did: created, recreated, started or running. In swarm mode the grader
-    is a swarm service instead (swarm.ensure_grader_service_sync)."""
-    import docker
-    from docker.errors import APIError, NotFound
-
-    from . import runtime
-
+def ensure_grader_sync(settings: Settings, plan: GraderPlan) -> str:
+    """Runs the course's grader as the stack's mode wants it: a container (compose) or a swarm
+    service (swarm.ensure_grader_service_sync). Returns what was done (created, running...)."""
     if settings.mode == "swarm":
         from .swarm import ensure_grader_service_sync
 
-        return ensure_grader_service_sync(settings, plan, client)
+        return ensure_grader_service_sync(settings, plan)
+    return ensure_container_sync(settings, plan)
+
+
+def existing(collection, name: str):
+    """``collection.get(name)`` (docker-py containers or services), or None if there is none."""
+    from docker.errors import NotFound
+
+    try:
+        return collection.get(name)
+    except NotFound:
+        return None
+
+
+def is_current(labels: Mapping[str, str] | None, plan: GraderPlan) -> bool:
+    """Whether a grader container or service was made from this very plan."""
+    return (labels or {}).get("coursehub.fingerprint") == plan.labels["coursehub.fingerprint"]
+
+
+def ensure_container_sync(settings: Settings, plan: GraderPlan, client=None) -> str:
+    """Creates the grader container, or starts it, or recreates it when its plan changed.
+    Returns what it did: created, recreated, started or running."""
+    from docker.errors import APIError
+
+    from . import runtime
+
     client = client or runtime.docker_client()
     data = runtime.datastore(settings)
     action = "created"
-    try:
-        container = client.containers.get(plan.name)
-    except NotFound:
-        container = None
+    container = existing(client.containers, plan.name)
     if container is not None:
-        if container.labels.get("coursehub.fingerprint") == plan.labels["coursehub.fingerprint"]:
+        if is_current(container.labels, plan):
             if container.status == "running":
                 return "running"
             container.start()
@@ -443,7 +459,7 @@ def ensure_container_sync(settings: Settings, plan: GraderPlan, client=None) -> 
         container = client.containers.get(plan.name)
     try:
         container.start()
-    except docker.errors.APIError as error:
+    except APIError as error:
         if error.status_code != 304:
             raise
     return action
@@ -551,7 +567,7 @@ async def ensure_course(course: str, settings: Settings, handler) -> GraderRecor
         await add_earlier_students(settings, db, course)
         await asyncio.to_thread(ensure_gradebook_sync, settings, record)
         ensure_hub_roles(db, course)
-        action = await asyncio.to_thread(ensure_container_sync, settings, plan_grader(settings, record))
+        action = await asyncio.to_thread(ensure_grader_sync, settings, plan_grader(settings, record))
         service = await register_service(settings, course, record.api_token)
         # The service's role can be granted only once the service exists.
         db.expire_all()
@@ -661,7 +677,7 @@ def start_all_sync(settings: Settings) -> dict[str, str]:
         try:
             ensure_folders_sync(settings, record)
             ensure_gradebook_sync(settings, record)
-            results[record.course_id] = ensure_container_sync(settings, plan_grader(settings, record))
+            results[record.course_id] = ensure_grader_sync(settings, plan_grader(settings, record))
         except Exception as error:  # noqa: BLE001 - one broken course must not stop the others
             results[record.course_id] = f"failed: {error}"
     return results

@@ -22,7 +22,7 @@ from docker.types import EndpointSpec, Mount, Resources, RestartPolicy
 from dockerspawner import SwarmSpawner
 from traitlets import Bool, default
 
-from .graders import GRADER_PIDS_LIMIT, GraderPlan
+from .graders import GRADER_PIDS_LIMIT, GraderPlan, existing, is_current
 from .policy import SpawnPlan
 from .settings import Settings
 from .spawner import CoursehubSpawner
@@ -130,19 +130,15 @@ def grader_service(plan: GraderPlan, host_path: Callable[[str], str], node_id: s
 def ensure_grader_service_sync(settings: Settings, plan: GraderPlan, client=None) -> str:
     """Creates the grader's service, or recreates it when its plan changed; swarm itself
     restarts a grader that exits. Returns created, recreated or running."""
-    from docker.errors import APIError, NotFound
+    from docker.errors import APIError
 
     from . import runtime
 
     client = client or runtime.docker_client()
     action = "created"
-    try:
-        service = client.services.get(plan.name)
-    except NotFound:
-        service = None
+    service = existing(client.services, plan.name)
     if service is not None:
-        labels = service.attrs["Spec"].get("Labels") or {}
-        if labels.get("coursehub.fingerprint") == plan.labels["coursehub.fingerprint"]:
+        if is_current(service.attrs["Spec"].get("Labels"), plan):
             return "running"
         service.remove()
         action = "recreated"
