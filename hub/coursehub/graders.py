@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .courses import grader_name, instructor_group, student_group
 from .logline import duration_ms, logline
-from .policy import COURSE_ROOT
+from .policy import COURSE_ROOT, HOME
 from .settings import Settings
 
 # A child of the hub's own logger: a logger of its own had no handler in the hub process, so
@@ -584,15 +584,20 @@ async def add_earlier_students(settings: Settings, db, course: str) -> int:
     (members of its nbgrader group); their gradebook rows follow at their next launch."""
     from jupyterhub import orm
 
-    from . import runtime
-
     group = orm.Group.find(db, student_group(course))
     names = sorted(user.name for user in group.users) if group is not None else []
+    await add_students_to_passwd(settings, course, names)
+    return len(names)
+
+
+async def add_students_to_passwd(settings: Settings, course: str, names) -> None:
+    """The course's roster passwd lines for these hub users, with the uids their servers run as."""
+    from . import runtime
+
     store = runtime.store(settings)
-    entries = {name: (uid, uid, "/home/jovyan") for name in names for uid in [await store.allocate_uid(name)]}
+    entries = {name: (uid, uid, HOME) for name in names for uid in [await store.allocate_uid(name)]}
     if entries:
         await asyncio.to_thread(add_passwd_entries_sync, settings, course, entries)
-    return len(entries)
 
 
 # -- the roster ------------------------------------------------------------------------------
@@ -655,9 +660,7 @@ async def add_student(settings: Settings, launch) -> bool:
                          reason="the course has no grader yet"))
         return False
     try:
-        uid = await runtime.store(settings).allocate_uid(launch.username)
-        await asyncio.to_thread(add_passwd_entries_sync, settings, launch.course_id,
-                                {launch.username: (uid, uid, "/home/jovyan")})
+        await add_students_to_passwd(settings, launch.course_id, [launch.username])
         url = await asyncio.to_thread(roster_url, settings, launch.course_id)
         return await asyncio.to_thread(upsert_student_sync, url, student)
     except Exception:  # noqa: BLE001 - the roster is a convenience; never fail a launch on it
