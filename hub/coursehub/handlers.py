@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from http.client import responses
 
 from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
@@ -11,6 +10,7 @@ from tornado import web
 
 from . import graders
 from .logline import duration_ms, logline
+from .lti import Refusal
 from .spawner import NoLaunch, launch_for, plan_for
 
 
@@ -34,9 +34,7 @@ class OpenCourseHandler(BaseHandler):
                 ip=self.request.remote_ip, message=error.log_message,
             ))
             # The page shows the message; tornado logs no second, unquoted copy of it.
-            shown = web.HTTPError(error.status_code, reason=responses.get(error.status_code))
-            shown.jupyterhub_message = error.log_message
-            return shown
+            return Refusal(error.status_code, reason, error.log_message)
 
         if user is None:
             raise refused("not_logged_in", web.HTTPError(

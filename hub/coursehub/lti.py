@@ -128,7 +128,26 @@ class CoursehubLTI11Validator(LTI11LaunchValidator):
         super().__init__(dict(consumers))
 
 
-class LTI11LaunchHandler(LTI11AuthenticateHandler):
+class LaunchLogin:
+    """What both launch handlers do once the launch is verified: log the user in (JupyterHub's
+    login_user, which calls authenticate), refuse when the hub admits nobody, and set the
+    course's group on the user JupyterHub just loaded."""
+
+    async def login_launch(self, version: str, platform: str, data: Any = None) -> Launch | None:
+        auth: CoursehubAuthenticator = self.authenticator
+        user = await self.login_user(data)
+        if user is None:
+            raise auth.refuse(
+                self, 403, "not_allowed", version, platform,
+                "The launch was valid but this hub does not admit the user; an admin checks "
+                "the hub's allow settings (Authenticator.allow_all).",
+            )
+        launch = getattr(self, "coursehub_launch", None)
+        auth.sync_course_groups(user, launch)
+        return launch
+
+
+class LTI11LaunchHandler(LaunchLogin, LTI11AuthenticateHandler):
     """``POST /hub/lti/launch``. Upstream's handler (no _xsrf check, hub cookie always set).
 
     Only ``post`` changes: upstream redirects to ``custom_next`` unchecked (an open redirect)
@@ -136,15 +155,7 @@ class LTI11LaunchHandler(LTI11AuthenticateHandler):
     """
 
     async def post(self) -> None:
-        user = await self.login_user()
-        if user is None:
-            raise self.authenticator.refuse(
-                self, 403, "not_allowed", "1.1", "",
-                "The launch was valid but this hub does not admit the user; an admin checks "
-                "the hub's allow settings (Authenticator.allow_all).",
-            )
-        launch = getattr(self, "coursehub_launch", None)
-        self.authenticator.sync_course_groups(user, launch)
+        launch = await self.login_launch("1.1", "")
         self.redirect(self.authenticator.launch_redirect(self, launch))
 
 
@@ -242,7 +253,7 @@ class LTI13LoginHandler(LTI13LoginInitHandler):
         return auth.public_base(self.request) + auth.callback_url(self.hub.base_url)
 
 
-class LTI13LaunchCallbackHandler(LTI13CallbackHandler):
+class LTI13LaunchCallbackHandler(LaunchLogin, LTI13CallbackHandler):
     """``POST /hub/lti13/oauth_callback``: verifies the id_token and logs the user in.
 
     Upstream's ``decode_and_validate_launch_request`` is synchronous (it fetches the JWKS on
@@ -253,15 +264,9 @@ class LTI13LaunchCallbackHandler(LTI13CallbackHandler):
     async def post(self) -> None:
         auth: CoursehubAuthenticator = self.authenticator
         claims, platform = await self.verify_launch()
-        user = await self.login_user({"version": "1.3", "id_token": claims, "platform": platform})
-        if user is None:
-            raise auth.refuse(
-                self, 403, "not_allowed", "1.3", platform.issuer,
-                "The launch was valid but this hub does not admit the user; an admin checks "
-                "the hub's allow settings (Authenticator.allow_all).",
-            )
-        launch = getattr(self, "coursehub_launch", None)
-        auth.sync_course_groups(user, launch)
+        launch = await self.login_launch(
+            "1.3", platform.issuer, {"version": "1.3", "id_token": claims, "platform": platform}
+        )
         self.redirect(auth.launch_redirect(self, launch, self._state_next()))
 
     def _state_next(self) -> str:
