@@ -50,25 +50,39 @@ def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "co
         time.sleep(interval)
 
 
+def stack_env(name: str, work: Path) -> dict:
+    """The environment under which the README's scripts act on test stack ``name``, whose env
+    file, secrets, settings and folders prepare_files wrote into ``work``."""
+    return {
+        **os.environ,
+        "COURSEHUB_STACK": name,
+        "COURSEHUB_ENV_FILE": str(work / "coursehub.env"),
+        "COURSEHUB_SECRETS_DIR": str(work / "secrets"),
+        "COURSEHUB_SETTINGS_FILE": str(work / "settings.yaml"),
+        "COURSEHUB_CONFIG_D": str(work / "jupyterhub_config.d"),
+        "COURSEHUB_TLS_DIR": str(work / "tls"),
+        "COURSEHUB_BACKUP_DIR": str(work / "backups"),
+    }
+
+
 @dataclass
 class Stack:
     url: str
     env: dict
-    secrets_dir: Path
-    settings_file: Path
     name: str = STACK
+    work: Path = WORK
     session: requests.Session = field(default_factory=requests.Session)
 
+    @property
+    def secrets_dir(self) -> Path:
+        return self.work / "secrets"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.work / "settings.yaml"
+
     def compose_env(self) -> dict:
-        return {
-            **os.environ,
-            "COURSEHUB_STACK": self.name,
-            "COURSEHUB_ENV_FILE": str(WORK / "coursehub.env"),
-            "COURSEHUB_SECRETS_DIR": str(self.secrets_dir),
-            "COURSEHUB_SETTINGS_FILE": str(self.settings_file),
-            "COURSEHUB_CONFIG_D": str(WORK / "jupyterhub_config.d"),
-            "COURSEHUB_TLS_DIR": str(WORK / "tls"),
-        }
+        return stack_env(self.name, self.work)
 
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -217,7 +231,7 @@ def start_stack(settings_overrides: dict | None = None, extra_config: str = "") 
         prepare_files(settings_overrides)
         if extra_config:
             (WORK / "jupyterhub_config.d" / "50-harness.py").write_text(extra_config)
-    stack = Stack(url, read_env(WORK / "coursehub.env"), WORK / "secrets", WORK / "settings.yaml")
+    stack = Stack(url, read_env(WORK / "coursehub.env"))
     if not (reuse and stack.healthy()):
         started = time.monotonic()
         result = stack.run("scripts/up.sh", check=False, timeout=1800)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from harness import (  # noqa: F401 - re-exported for the test modules
-    PORT, ROOT, STACK, WORK, Stack, consumer, lti11_login, prepare_files, read_env, unique, wait_until,
+    PORT, ROOT, STACK, WORK, Stack, consumer, lti11_login, prepare_files, read_env, stack_env, unique,
+    wait_until,
 )
 
 

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -38,20 +37,9 @@ CULL_TIMEOUT, CULL_INTERVAL = 30, 5
 
 @dataclass
 class OpsStack(Stack):
-    work: Path = OPS_WORK
-
     @property
     def ca(self) -> str:
         return str(self.work / "tls" / "tls.crt")
-
-    def compose_env(self) -> dict:
-        return {
-            **super().compose_env(),
-            "COURSEHUB_ENV_FILE": str(self.work / "coursehub.env"),
-            "COURSEHUB_CONFIG_D": str(self.work / "jupyterhub_config.d"),
-            "COURSEHUB_TLS_DIR": str(self.work / "tls"),
-            "COURSEHUB_BACKUP_DIR": str(self.work / "backups"),
-        }
 
     def healthy(self) -> bool:
         try:
@@ -86,8 +74,7 @@ def ops():
             env={"COURSEHUB_PORT": OPS_PORT, "COURSEHUB_HTTP_PORT": OPS_HTTP_PORT,
                  "COURSEHUB_PUBLIC_URL": ""},
         )
-    stack = OpsStack(url, read_env(OPS_WORK / "coursehub.env"), OPS_WORK / "secrets",
-                     OPS_WORK / "settings.yaml", name=OPS_STACK)
+    stack = OpsStack(url, read_env(OPS_WORK / "coursehub.env"), name=OPS_STACK, work=OPS_WORK)
     stack.session.verify = stack.ca
     # NOTE: requests lets REQUESTS_CA_BUNDLE override Session.verify unless trust_env is off.
     stack.session.trust_env = False

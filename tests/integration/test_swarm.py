@@ -13,7 +13,7 @@ import docker
 import pytest
 import requests
 
-from conftest import ROOT, Stack, lti11_login, prepare_files, read_env, unique, wait_until
+from conftest import ROOT, Stack, lti11_login, prepare_files, read_env, stack_env, unique, wait_until
 
 SWARM_STACK = "coursehub-swarm"
 SWARM_PORT = 18500
@@ -30,15 +30,7 @@ def swarm_state() -> str:
 
 
 def script_env() -> dict:
-    return {
-        **os.environ,
-        "COURSEHUB_STACK": SWARM_STACK,
-        "COURSEHUB_ENV_FILE": str(SWARM_WORK / "coursehub.env"),
-        "COURSEHUB_SETTINGS_FILE": str(SWARM_WORK / "settings.yaml"),
-        "COURSEHUB_SECRETS_DIR": str(SWARM_WORK / "secrets"),
-        "COURSEHUB_TLS_DIR": str(SWARM_WORK / "tls"),
-        "COURSEHUB_CONFIG_D": str(SWARM_WORK / "jupyterhub_config.d"),
-    }
+    return stack_env(SWARM_STACK, SWARM_WORK)
 
 
 def remove_stack() -> None:
@@ -123,7 +115,7 @@ def swarm():
         assert up.returncode == 0, f"make up MODE=swarm failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
         print(f"\nswarm stack {SWARM_STACK} up in {time.monotonic() - started:.1f} s")
         stack = Stack(f"http://127.0.0.1:{SWARM_PORT}", read_env(SWARM_WORK / "coursehub.env"),
-                      SWARM_WORK / "secrets", SWARM_WORK / "settings.yaml", name=SWARM_STACK)
+                      name=SWARM_STACK, work=SWARM_WORK)
         yield stack
     finally:
         if os.environ.get("COURSEHUB_TEST_KEEP") != "1":
