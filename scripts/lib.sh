@@ -16,6 +16,10 @@ setting() {
     elif [ -e "$ENV_FILE" ]; then sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; fi
 }
 tls_on() { [ -s "$TLS_DIR/tls.crt" ] && [ -s "$TLS_DIR/tls.key" ]; }
+# Whether something already listens on 127.0.0.1:$1.
+port_in_use() { python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)) != 0)"; }
+# The hub's address printed for the LMS: COURSEHUB_PUBLIC_URL, else $SCHEME://this host:$PORT.
+lms_url() { printf '%s\n' "${COURSEHUB_PUBLIC_URL:-$SCHEME://$(hostname -f 2>/dev/null || hostname):$PORT}"; }
 # Where plain HTTP is redirected to HTTPS while TLS is on: COURSEHUB_HTTP_PORT, or "off".
 # By default 80 when the public port is 443, since a bare host name in a browser tries port
 # 80; on any other public port nobody reaches an HTTP port without typing it, so off.

@@ -37,7 +37,7 @@ scripts/build-images.sh
 check_settings
 
 if [ -z "$(docker service ls -q --filter "name=${STACK}_proxy")" ] \
-   && python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)) != 0)"; then
+   && port_in_use "$PORT"; then
     fail "port $PORT is already in use. Stop what uses it, or set COURSEHUB_PORT in $ENV_FILE."
 fi
 
@@ -72,7 +72,6 @@ until rolled_out; do
 done
 wait_for_hub "$PORT" sh -c "docker stack ps --no-trunc '$STACK'; docker service logs --tail 40 '${STACK}_hub'"
 step "coursehub is up on the swarm in $((SECONDS - started)) s"
-hub="$(docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_hub" | head -n 1)"
-docker exec "$hub" coursehub lti-config --url "${COURSEHUB_PUBLIC_URL:-$SCHEME://$(hostname -f 2>/dev/null || hostname):$PORT}" || true
+MODE=swarm scripts/stackctl.sh hub coursehub lti-config --url "$(lms_url)" || true
 echo
 echo "Next: paste the values above into your LMS; 'docker service logs -f ${STACK}_hub' follows the hub, 'make down MODE=swarm' stops."

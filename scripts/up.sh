@@ -37,12 +37,11 @@ scripts/build-images.sh
 check_settings
 
 # The ports must be free, unless it is our own proxy that already holds them.
-in_use() { python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)) != 0)"; }
 if ! scripts/compose.sh ps -q proxy 2>/dev/null | grep -q .; then
-    if in_use "$PORT"; then
+    if port_in_use "$PORT"; then
         fail "port $PORT is already in use. Stop what uses it, or set COURSEHUB_PORT in $COURSEHUB_ENV_FILE."
     fi
-    if [ "$HTTP_PORT" != off ] && in_use "$HTTP_PORT"; then
+    if [ "$HTTP_PORT" != off ] && port_in_use "$HTTP_PORT"; then
         fail "port $HTTP_PORT (the HTTP->HTTPS redirect) is already in use. Stop what uses it, or set COURSEHUB_HTTP_PORT in $COURSEHUB_ENV_FILE (off: no redirect)."
     fi
 fi
@@ -52,6 +51,6 @@ scripts/compose.sh up -d --remove-orphans
 
 wait_for_hub "$PORT" sh -c "scripts/compose.sh ps; scripts/compose.sh logs --tail 40"
 step "coursehub is up in $((SECONDS - started)) s"
-scripts/compose.sh exec -T hub coursehub lti-config --url "${COURSEHUB_PUBLIC_URL:-$SCHEME://$(hostname -f 2>/dev/null || hostname):$PORT}" || true
+MODE=compose scripts/stackctl.sh hub coursehub lti-config --url "$(lms_url)" || true
 echo
 echo "Next: paste the values above into your LMS; 'make logs' follows the logs, 'make down' stops."
