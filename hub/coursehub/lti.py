@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 import jwt
 from jupyterhub.auth import Authenticator
+from jupyterhub.orm import utcnow as orm_utcnow
 from jupyterhub.utils import url_path_join
 from ltiauthenticator.lti11.handlers import LTI11AuthenticateHandler
 from ltiauthenticator.lti11.validator import LTI11LaunchValidator
@@ -41,7 +42,8 @@ from tornado.web import HTTPError
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Instance, Integer, List, Unicode, default
 
 from . import dbcheck, devplatform
-from .courses import context_key, instructor_group, resolve_course_id, student_group
+from .courses import context_key, resolve_course_id
+from .hubgroups import CourseGroups
 from .jwks import JWKSCache, JWKSUnavailableError, UnknownKeyError
 from .launch import DEPLOYMENT_CLAIM, Launch, LaunchError, launch_from_lti11, launch_from_lti13
 from .logline import logline
@@ -145,6 +147,22 @@ class LaunchLogin:
         launch = getattr(self, "coursehub_launch", None)
         auth.sync_course_groups(user, launch)
         return launch
+
+    def user_from_username(self, username: str) -> Any:
+        """JupyterHub's, plus: a user this launch creates joins the course group in the commit
+        that saves its auth_state (hubgroups.CourseGroups.apply_new_user).
+
+        JupyterHub's auth_to_user calls this only for a name find_user did not find; the
+        creation time tells for certain (a user found, not created, is older than ``started``).
+        """
+        started = orm_utcnow()
+        user = super().user_from_username(username)
+        launch = getattr(self, "coursehub_launch", None)
+        created = user.orm_user.created
+        if launch is not None and created is not None and created >= started:
+            self.authenticator.course_groups.apply_new_user(
+                self.db, user.orm_user, launch.course_id, launch.role)
+        return user
 
 
 class LTI11LaunchHandler(LaunchLogin, LTI11AuthenticateHandler):
@@ -526,6 +544,7 @@ class CoursehubAuthenticator(Authenticator):
             self.dev_platform_key = SigningKey.from_file(self.dev_platform_key_file)
         self._hub_prefix = "/hub/"
         self._course_ids: dict[str, str] = {}
+        self.course_groups = CourseGroups()
         # The hub builds its database before its authenticator (JupyterHub.init_db).
         dbcheck.tune_hub_engine(self.parent, self.log)
 
@@ -696,26 +715,13 @@ class CoursehubAuthenticator(Authenticator):
         }
 
     def sync_course_groups(self, user: Any, launch: Launch | None) -> None:
-        """Sets this course's group on the user who just logged in (JupyterHub's sync_groups)."""
+        """Sets this course's group on the user who just logged in (hubgroups: the rows
+        JupyterHub's sync_groups would write, keeping the user's other courses)."""
         if user is not None and launch is not None:
-            user.sync_groups(self.merge_groups(user, launch))
+            self.course_groups.apply(user.db, user.orm_user, launch.course_id, launch.role)
 
     def launch_is_admin(self, name: str, launch: Launch) -> bool:
         return name in self.admin_users or (self.lms_admins_are_hub_admins and launch.is_lms_admin)
-
-    @staticmethod
-    def merge_groups(user: Any, launch: Launch) -> list[str]:
-        """The user's groups after this launch.
-
-        JupyterHub's sync_groups *replaces* memberships (manage_groups), so keep the groups of
-        other courses and only set this course's: a relaunch with another role (student ->
-        TA) moves the user from one of its groups to the other.
-        """
-        course = launch.course_id
-        own = {student_group(course), instructor_group(course)}
-        existing = {g.name for g in user.groups} if user is not None else set()
-        wanted = student_group(course) if launch.role == "student" else instructor_group(course)
-        return sorted((existing - own) | {wanted})
 
     async def resolve_course(self, handler: Any, launch: Launch, version: str) -> str:
         """The course id of the launch's context; registers a new context (race-safe)."""

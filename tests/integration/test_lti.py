@@ -199,6 +199,17 @@ def test_student_in_two_courses_keeps_both_groups(stack):
     )
 
 
+def test_relaunch_with_another_role_moves_between_the_course_groups(stack):
+    user, course, other = unique("u"), unique("C"), unique("C")
+    post_lti11(*lti11_signed(stack, LaunchSpec(user=user, course=other)))
+    for role, group in (("student", "nbgrader"), ("ta", "formgrade"), ("student", "nbgrader")):
+        session, response = post_lti11(*lti11_signed(stack, LaunchSpec(user=user, role=role, course=course)))
+        assert response.status_code == 302
+        assert groups_of(stack, hub_name(session, stack)) == sorted(
+            [f"{group}-{course.lower()}", f"nbgrader-{other.lower()}"]
+        )
+
+
 def test_custom_next_within_the_hub_is_followed_and_foreign_one_ignored(stack, course):
     spec = LaunchSpec(user=unique("u"), course=course, custom={"next": "/hub/home"})
     _, response = post_lti11(*lti11_signed(stack, spec))

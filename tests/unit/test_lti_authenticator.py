@@ -52,16 +52,6 @@ class FakeHandler:
     _validate_next_url = BaseHandler._validate_next_url
 
 
-class FakeUser:
-    """JupyterHub's User as sync_course_groups uses it: groups and sync_groups."""
-
-    def __init__(self, groups):
-        self.groups = [SimpleNamespace(name=g) for g in groups]
-
-    def sync_groups(self, names):
-        self.groups = [SimpleNamespace(name=g) for g in names]
-
-
 @pytest.fixture
 def auth(tmp_path):
     a = CoursehubAuthenticator(
@@ -146,14 +136,22 @@ def test_lti11_launch_without_course_is_refused_after_signature(auth, caplog):
 
 
 def test_groups_merge_with_other_courses(auth):
-    user = FakeUser(["nbgrader-cs101", "formgrade-bio2", "nbgrader-ml3"])
+    from jupyterhub import orm
+
+    db = orm.new_session_factory("sqlite://")()
+    account = orm.User(name="alice")
+    account.groups = [orm.Group(name=g) for g in ("nbgrader-cs101", "formgrade-bio2", "nbgrader-ml3")]
+    db.add(account)
+    db.commit()
+    user = SimpleNamespace(db=db, orm_user=account)
     _, handler = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="ta", course="CS101")))
     auth.sync_course_groups(user, handler.coursehub_launch)
     # student -> TA in cs101 moves the user between its two groups; other courses stay
-    assert sorted(g.name for g in user.groups) == ["formgrade-bio2", "formgrade-cs101", "nbgrader-ml3"]
+    assert sorted(g.name for g in account.groups) == ["formgrade-bio2", "formgrade-cs101", "nbgrader-ml3"]
     _, handler = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="student", course="CS101")))
     auth.sync_course_groups(user, handler.coursehub_launch)
-    assert sorted(g.name for g in user.groups) == ["formgrade-bio2", "nbgrader-cs101", "nbgrader-ml3"]
+    db.expire_all()  # from the database, not the session's memory
+    assert sorted(g.name for g in account.groups) == ["formgrade-bio2", "nbgrader-cs101", "nbgrader-ml3"]
 
 
 def test_auth_state_keeps_the_latest_launch_of_every_course(auth):
