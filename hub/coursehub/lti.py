@@ -28,6 +28,7 @@ from typing import Any, Mapping
 from urllib.parse import urlparse
 
 import jwt
+from sqlalchemy.orm import object_session
 from jupyterhub.auth import Authenticator
 from jupyterhub.orm import utcnow as orm_utcnow
 from jupyterhub.utils import url_path_join
@@ -53,6 +54,8 @@ from .toolkeys import SigningKey, ToolJWKSHandler
 
 # Upstream refuses LTI 1.1 timestamps further than this from the hub's clock (lti11/validator.py).
 LTI11_TIMESTAMP_WINDOW = 30
+# Auth model key (never stored) for a user created by the launch: (orm user, course, role).
+NEW_MEMBER = "coursehub_new_member"
 OPEN_PATH = "coursehub/open"
 
 
@@ -149,19 +152,21 @@ class LaunchLogin:
         return launch
 
     def user_from_username(self, username: str) -> Any:
-        """JupyterHub's, plus: a user this launch creates joins the course group in the commit
-        that saves its auth_state (hubgroups.CourseGroups.apply_new_user).
+        """JupyterHub's, plus: marks a user this launch creates, so that it joins the course
+        group in the commit that saves its auth_state (``reconcile_launch``).
 
         JupyterHub's auth_to_user calls this only for a name find_user did not find; the
         creation time tells for certain (a user found, not created, is older than ``started``).
+        Joining here instead would flush the membership on its own at JupyterHub's next query
+        (assign_default_roles): a whole extra unit of work, 0.4 ms per login (py-spy).
         """
         started = orm_utcnow()
         user = super().user_from_username(username)
         launch = getattr(self, "coursehub_launch", None)
+        model = getattr(self, "coursehub_auth_model", None)
         created = user.orm_user.created
-        if launch is not None and created is not None and created >= started:
-            self.authenticator.course_groups.apply_new_user(
-                self.db, user.orm_user, launch.course_id, launch.role)
+        if launch is not None and model is not None and created is not None and created >= started:
+            model[NEW_MEMBER] = (user.orm_user, launch.course_id, launch.role)
         return user
 
 
@@ -516,7 +521,7 @@ class CoursehubAuthenticator(Authenticator):
 
     @default("reconcile_auth_state_hook")
     def _reconcile_default(self) -> Any:
-        return keep_course_launches
+        return reconcile_launch
 
     @default("jwks")
     def _jwks_default(self) -> JWKSCache:
@@ -698,7 +703,7 @@ class CoursehubAuthenticator(Authenticator):
         launch = dataclasses.replace(launch, course_id=course_id)
         handler.coursehub_launch = launch
         name = self.normalize_username(launch.username)
-        return {
+        handler.coursehub_auth_model = model = {
             "name": name,
             "admin": self.launch_is_admin(name, launch),
             # None: JupyterHub's sync_groups would replace every membership; the handler calls
@@ -713,6 +718,7 @@ class CoursehubAuthenticator(Authenticator):
                 "claims": dict(claims),
             },
         }
+        return model
 
     def sync_course_groups(self, user: Any, launch: Launch | None) -> None:
         """Sets this course's group on the user who just logged in (hubgroups: the rows
@@ -782,6 +788,19 @@ class CoursehubAuthenticator(Authenticator):
                 continue
             return safe
         return default
+
+
+def reconcile_launch(
+    authenticator: Any, auth_model: dict[str, Any], existing: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """JupyterHub's reconcile_auth_state_hook, the last step of its auth_to_user before the
+    commit that saves auth_state: a user this launch created joins the course group here, so
+    the membership is written by that same commit (LaunchLogin.user_from_username)."""
+    new_member = auth_model.pop(NEW_MEMBER, None)
+    if new_member is not None:
+        orm_user, course, role = new_member
+        authenticator.course_groups.apply_new_user(object_session(orm_user), orm_user, course, role)
+    return keep_course_launches(authenticator, auth_model, existing)
 
 
 def keep_course_launches(

@@ -155,9 +155,9 @@ def test_groups_merge_with_other_courses(auth):
 
 
 def test_auth_state_keeps_the_latest_launch_of_every_course(auth):
-    from coursehub.lti import keep_course_launches
+    from coursehub.lti import keep_course_launches, reconcile_launch
 
-    assert auth.reconcile_auth_state_hook is keep_course_launches
+    assert auth.reconcile_auth_state_hook is reconcile_launch
     first, _ = lti11(auth, signed(launcher.LaunchSpec(user="alice", course="BIO2")))
     assert keep_course_launches(auth, first, None) == first["auth_state"]
     second, _ = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="ta", course="CS101")))
@@ -167,6 +167,30 @@ def test_auth_state_keeps_the_latest_launch_of_every_course(auth):
     again, _ = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="student", course="BIO2")))
     latest = keep_course_launches(auth, again, merged)
     assert latest["launches"]["bio2"]["role"] == "student" and latest["launches"]["cs101"]["role"] == "ta"
+
+
+def test_a_user_created_by_the_launch_joins_its_group_in_the_auth_state_commit(auth):
+    from jupyterhub import orm
+
+    from coursehub.lti import NEW_MEMBER, reconcile_launch
+
+    db = orm.new_session_factory("sqlite://")()
+    model, handler = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="ta", course="CS101")))
+    assert handler.coursehub_auth_model is model
+    account = orm.User(name=model["name"])
+    db.add(account)
+    db.commit()
+    model[NEW_MEMBER] = (account, "cs101", "ta")  # as LaunchLogin.user_from_username marks it
+    state = reconcile_launch(auth, model, None)
+    assert NEW_MEMBER not in model and state["launches"].keys() == {"cs101"}
+    assert [g.name for g in account.groups] == ["formgrade-cs101"] and db.dirty
+    db.commit()  # JupyterHub's save_auth_state
+    db.expire_all()
+    assert [g.name for g in account.groups] == ["formgrade-cs101"]
+    # a login without the mark (a returning user) leaves groups to sync_course_groups
+    model, _ = lti11(auth, signed(launcher.LaunchSpec(user="alice", course="BIO2")))
+    reconcile_launch(auth, model, state)
+    assert not db.dirty
 
 
 def test_admin_only_from_settings_or_allowed_lms_admins(auth):
