@@ -31,8 +31,12 @@ else
     step "plain HTTP on port $PORT: put tls.crt and tls.key into $TLS_DIR for HTTPS (docs/operations.md)"
 fi
 
-step "images (cached layers are reused)"
-scripts/build-images.sh
+if [ "${COURSEHUB_IMAGES_BUILT:-}" = 1 ]; then
+    step "images: built a moment ago by the caller (make upgrade)"
+else
+    step "images (cached layers are reused)"
+    scripts/build-images.sh
+fi
 
 check_settings
 

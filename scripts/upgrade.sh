@@ -30,5 +30,5 @@ after="$(schema)"
 if [ "$before" = "$after" ]; then echo "    schema $after: already current"; else echo "    schema $before -> $after"; fi
 
 step "restarting on the new images"
-scripts/up.sh
+COURSEHUB_IMAGES_BUILT=1 scripts/up.sh
 echo "upgraded to $COURSEHUB_IMAGE_TAG in $((SECONDS - started)) s"
