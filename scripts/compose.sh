@@ -16,6 +16,8 @@ if tls_on; then
     COURSEHUB_HTTP_PORT="$(http_redirect_port)"
     if [ "$COURSEHUB_HTTP_PORT" != off ]; then
         export COURSEHUB_HTTP_PORT
+        COURSEHUB_REDIRECT_TO="$(https_redirect_target)"
+        export COURSEHUB_REDIRECT_TO
         files+=(-f docker-compose.redirect.yml)
     fi
 fi

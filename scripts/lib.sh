@@ -33,6 +33,21 @@ http_redirect_port() {
     printf '%s\n' "$http"
 }
 
+# The HTTPS port that redirect sends browsers to: the port of an https COURSEHUB_PUBLIC_URL
+# (443 when it names none: a NAT or port mapping may publish COURSEHUB_PORT under another
+# number), else COURSEHUB_PORT.
+https_redirect_target() {
+    local url
+    url="$(setting COURSEHUB_PUBLIC_URL)"
+    if [[ "$url" =~ ^https://[^/:@]+(:([0-9]+))?(/|$) ]]; then
+        printf '%s\n' "${BASH_REMATCH[2]:-443}"
+    else
+        local port
+        port="$(setting COURSEHUB_PORT)"
+        printf '%s\n' "${port:-8000}"
+    fi
+}
+
 # The steps `make up` shares between its compose and swarm modes.
 # Writes the env file and keys when missing (never overwrites) and loads the env file; refuses
 # a freshly generated env file beside an older install's database volume, whose Postgres
