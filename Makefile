@@ -70,8 +70,8 @@ bench: $(VENV)/.done ## benchmarks, each figure beside its baseline measured in 
 load: $(VENV)/.done ## a class at once on a dedicated stack: 50 launches to ready servers, 100 logins
 	$(PY) bench/load.py
 
-backup: ## write backups/coursehub-<time>.tar.gz (database, homes, courses, exchange, settings)
-	@scripts/backup.sh
+backup: ## write backups/coursehub-<time>.tar.gz (database, homes, courses, exchange, settings); MODE=swarm too
+	@MODE=$(MODE) scripts/backup.sh
 
 restore: ## restore FILE=backups/coursehub-<time>.tar.gz onto this host
 	@scripts/restore.sh "$(FILE)"

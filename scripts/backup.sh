@@ -18,8 +18,13 @@ umask 077
 POSTGRES_USER="$(sed -n 's/^POSTGRES_USER=//p' "$ENV_FILE")"
 POSTGRES_USER="${POSTGRES_USER:-coursehub}"
 docker volume inspect "$STACK-data" >/dev/null 2>&1 || fail "no volume $STACK-data"
-[ -n "$(scripts/compose.sh ps -q postgres 2>/dev/null)" ] \
-    || fail "postgres of $STACK is not running: 'make up' first (the dump needs it)"
+# MODE=swarm: the same archive from the swarm stack, run on the manager that holds its volumes
+# (docker-stack.yml pins postgres and the hub there); `make restore` brings it back with compose.
+MODE="${MODE:-compose}"
+postgres="$(MODE=$MODE scripts/stackctl.sh container postgres 2>/dev/null || true)"
+up="make up"; [ "$MODE" = swarm ] && up="make up MODE=swarm"
+[ -n "$postgres" ] \
+    || fail "postgres of $STACK ($MODE) is not running on this host: '$up' first (the dump needs it)"
 
 mkdir -p "$OUT_DIR"
 work="$(mktemp -d "$OUT_DIR/.backup.XXXXXX")"
@@ -28,7 +33,7 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 archive="$OUT_DIR/coursehub-$stamp.tar.gz"
 
 step "database: pg_dumpall (hub database and course gradebooks)"
-scripts/compose.sh exec -T postgres pg_dumpall -U "$POSTGRES_USER" > "$work/postgres.sql" \
+docker exec -i "$postgres" pg_dumpall -U "$POSTGRES_USER" > "$work/postgres.sql" \
     || fail "pg_dumpall failed"
 echo "    $(du -h "$work/postgres.sql" | cut -f1)"
 
@@ -50,6 +55,7 @@ cat > "$work/MANIFEST" <<EOF
 coursehub backup
 created_utc=$stamp
 stack=$STACK
+mode=$MODE
 version=$(cat VERSION)
 image_tag=$COURSEHUB_IMAGE_TAG
 EOF

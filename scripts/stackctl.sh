@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The Makefile's day-to-day targets (logs, ps, a command in the hub) for either mode:
 # MODE=compose talks to the compose project, MODE=swarm to the swarm stack's services.
-#   scripts/stackctl.sh logs | ps | hub <command...>
+#   scripts/stackctl.sh logs | ps | hub <command...> | container <service>
+# `container` prints the id of the service's running container on this host (backup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 MODE="${MODE:-compose}"
-action="${1:?usage: stackctl.sh logs|ps|hub COMMAND...}"
+action="${1:?usage: stackctl.sh logs|ps|hub COMMAND...|container SERVICE}"
 shift
 
 if [ "$MODE" = compose ]; then
@@ -14,11 +15,14 @@ if [ "$MODE" = compose ]; then
         logs) exec scripts/compose.sh logs -f --tail 100 ;;
         ps) exec scripts/compose.sh ps ;;
         hub) exec scripts/compose.sh exec -T hub "$@" ;;
+        container) exec scripts/compose.sh ps -q "${1:?which service}" ;;
     esac
 fi
 
 [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = active ] \
     || fail "this Docker engine is not in a swarm: run this on the swarm manager that runs $STACK"
+# A service's running task container on this node (the stack pins hub and postgres to a manager).
+task_container() { docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_$1" | head -1; }
 case "$action" in
     logs)
         # docker service logs follows one service at a time; run the three side by side.
@@ -31,9 +35,9 @@ case "$action" in
         docker stack ps "$STACK" --filter desired-state=running
         docker service ls --filter "label=coursehub.stack=$STACK" ;;
     hub)
-        # The hub's running task container on this node (the stack pins the hub to a manager).
-        container="$(docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_hub" | head -1)"
+        container="$(task_container hub)"
         [ -n "$container" ] || fail "no running hub container of $STACK on this node: make ps MODE=swarm"
         exec docker exec -i "$container" "$@" ;;
-    *) fail "unknown action $action (logs, ps or hub)" ;;
+    container) task_container "${1:?which service}" ;;
+    *) fail "unknown action $action (logs, ps, hub or container)" ;;
 esac

@@ -215,3 +215,19 @@ def test_instructor_server_and_grader_are_swarm_services(swarm):
     listed = run("make", "-s", "ps", "MODE=swarm", env=script_env(), timeout=60)
     assert listed.returncode == 0 and f"{SWARM_STACK}_hub" in listed.stdout, listed.stdout + listed.stderr
     stop_server(swarm, user, course)
+
+
+def test_backup_of_the_swarm_stack(swarm, tmp_path):
+    session, response = lti11_login(swarm, user=unique("bk"), course=unique("c"))
+    assert response.status_code == 302, response.text[:500]
+    user = session.get(f"{swarm.url}/hub/api/user", timeout=10).json()["name"]
+    env = {**script_env(), "COURSEHUB_BACKUP_DIR": str(tmp_path)}
+    backup = run("make", "-s", "backup", "MODE=swarm", env=env, timeout=300)
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    archive, = tmp_path.glob("coursehub-*.tar.gz")
+    assert archive.stat().st_mode & 0o777 == 0o600
+    listing = run("tar", "-tzf", str(archive)).stdout.split()
+    assert {"MANIFEST", "postgres.sql", "data.tar"} <= set(listing), listing
+    dump = run("tar", "-xzOf", str(archive), "postgres.sql").stdout
+    assert "coursehub_uids" in dump and user in dump
+    assert "mode=swarm" in run("tar", "-xzOf", str(archive), "MANIFEST").stdout
