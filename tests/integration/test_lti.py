@@ -210,6 +210,37 @@ def test_relaunch_with_another_role_moves_between_the_course_groups(stack):
         )
 
 
+def test_a_class_launching_a_new_course_at_once_lands_in_its_groups(stack):
+    """20 first launches of a new LMS course at the same moment (new users, both LTI versions,
+    both roles): the hub creates each course group once, in its one database session shared
+    by all these requests, and every user is in the group of its role and no other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    course = unique("C")
+    specs = [LaunchSpec(user=unique("u"), course=course, role="instructor" if i % 5 == 0 else "student")
+             for i in range(20)]
+
+    def launch(indexed):
+        index, spec = indexed
+        session, response = (lti13_login(stack, spec) if index % 2 else post_lti11(*lti11_signed(stack, spec)))
+        return spec, session, response
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(launch, enumerate(specs)))
+    expected: dict[str, set[str]] = {}  # "{group}-{course id}" -> hub users
+    for spec, session, response in results:
+        assert response.status_code == 302, _page(response)[:2000]
+        course_id = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        group = f"{'formgrade' if spec.role == 'instructor' else 'nbgrader'}-{course_id}"
+        name = hub_name(session, stack)
+        assert groups_of(stack, name) == [group], spec
+        expected.setdefault(group, set()).add(name)
+    # The LMS course as seen through LTI 1.1 and through the dev platform's 1.3: two courses.
+    assert len(expected) == 4, expected.keys()
+    for group, names in expected.items():
+        assert set(stack.api("GET", f"/groups/{group}").json()["users"]) == names
+
+
 def test_custom_next_within_the_hub_is_followed_and_foreign_one_ignored(stack, course):
     spec = LaunchSpec(user=unique("u"), course=course, custom={"next": "/hub/home"})
     _, response = post_lti11(*lti11_signed(stack, spec))
