@@ -73,8 +73,8 @@ load: $(VENV)/.done ## a class at once on a dedicated stack: 50 launches to read
 backup: ## write backups/coursehub-<time>.tar.gz (database, homes, courses, exchange, settings); MODE=swarm too
 	@MODE=$(MODE) scripts/backup.sh
 
-restore: ## restore FILE=backups/coursehub-<time>.tar.gz onto this host
-	@scripts/restore.sh "$(FILE)"
+restore: ## restore FILE=backups/coursehub-<time>.tar.gz onto this host (replaces the data); MODE=swarm too
+	@MODE=$(MODE) scripts/restore.sh "$(FILE)"
 
 upgrade: ## rebuild images and upgrade the hub database, keeping all data
 	@scripts/upgrade.sh

@@ -5,17 +5,25 @@
 # come back from the archive, and the stack starts again. Env file, settings and secrets come
 # from the archive too (the database needs its crypt key and password); files they replace are
 # kept beside them as *.before-restore-<time>.
-# Asks first; FORCE=1 skips the question (tests, scripts).
+# Asks first; FORCE=1 skips the question (tests, scripts). MODE=swarm restores the swarm stack
+# (on the manager that holds its volumes) from a backup of either mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 started=$SECONDS
+MODE="${MODE:-compose}"
+case "$MODE" in
+    compose) down=scripts/down.sh up=scripts/up.sh ;;
+    swarm) down=scripts/swarm-down.sh up=scripts/swarm-up.sh ;;
+    *) fail "MODE must be compose or swarm, not '$MODE'" ;;
+esac
 
 FILE="${1:-}"
 [ -n "$FILE" ] && [ -f "$FILE" ] || fail "usage: make restore FILE=backups/coursehub-<time>.tar.gz"
 umask 077
 work="$(mktemp -d "${TMPDIR:-/tmp}/coursehub-restore.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+db="$STACK-restore-postgres"
+trap 'docker rm -f "$db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 step "checking $FILE"
 tar -C "$work" -xzf "$FILE"
@@ -50,8 +58,12 @@ done
 POSTGRES_USER="$(sed -n 's/^POSTGRES_USER=//p' "$ENV_FILE")"; POSTGRES_USER="${POSTGRES_USER:-coursehub}"
 POSTGRES_DB="$(sed -n 's/^POSTGRES_DB=//p' "$ENV_FILE")"; POSTGRES_DB="${POSTGRES_DB:-jupyterhub}"
 
-step "stopping $STACK and recreating its volumes"
-scripts/down.sh >/dev/null
+# On a fresh host nothing is built yet; on this one it is a cached no-op.
+step "images"
+scripts/build-images.sh >/dev/null
+
+step "stopping $STACK ($MODE) and recreating its volumes"
+$down >/dev/null
 for volume in data pgdata; do
     docker volume rm "$STACK-$volume" >/dev/null 2>&1 || true
     docker volume create --label "com.docker.compose.project=$STACK" \
@@ -62,23 +74,31 @@ step "files into $STACK-data"
 docker run --rm --network none --user 0 -v "$STACK-data:/data" -v "$work:/in:ro" \
     --entrypoint tar "$HELPER_IMAGE" --numeric-owner -xpf /in/data.tar -C /data
 
+# The database comes back in a throwaway Postgres on the new volume, without a network, the
+# same way for both modes; the stack starts on it afterwards.
 step "database"
-scripts/compose.sh up -d postgres >/dev/null
+printf 'POSTGRES_USER=%s\nPOSTGRES_DB=%s\nPOSTGRES_PASSWORD=%s\n' \
+    "$POSTGRES_USER" "$POSTGRES_DB" "$(setting POSTGRES_PASSWORD)" > "$work/postgres.env"
+docker rm -f "$db" >/dev/null 2>&1 || true
+docker run -d --name "$db" --network none --env-file "$work/postgres.env" \
+    -v "$STACK-pgdata:/var/lib/postgresql/data" "coursehub/postgres:$COURSEHUB_IMAGE_TAG" >/dev/null
 deadline=$((SECONDS + 120))
-until scripts/compose.sh exec -T postgres pg_isready -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -q 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || fail "postgres did not become ready; see 'make logs'"
+until docker exec "$db" pg_isready -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -q 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "postgres did not become ready: docker logs $db"
     sleep 1
 done
 # The fresh cluster already has the hub database (empty) and our role: drop the database so
 # the dump recreates it with its contents; the role's "already exists" is the one error expected.
-scripts/compose.sh exec -T postgres dropdb -U "$POSTGRES_USER" --if-exists "$POSTGRES_DB"
-scripts/compose.sh exec -T postgres psql -q -U "$POSTGRES_USER" -d postgres -f - \
+docker exec "$db" dropdb -U "$POSTGRES_USER" --if-exists "$POSTGRES_DB"
+docker exec -i "$db" psql -q -U "$POSTGRES_USER" -d postgres -f - \
     < "$work/postgres.sql" > "$work/psql.out" 2> "$work/psql.err" || true
 if grep -v "role \"$POSTGRES_USER\" already exists" "$work/psql.err" | grep -q ERROR; then
     cat "$work/psql.err" >&2
     fail "the database restore reported errors (above)"
 fi
+docker exec "$db" pg_ctl -D /var/lib/postgresql/data -m fast -w stop >/dev/null 2>&1 || true
+docker rm -f "$db" >/dev/null
 
-step "starting $STACK"
-scripts/up.sh
+step "starting $STACK ($MODE)"
+COURSEHUB_IMAGES_BUILT=1 $up
 echo "restored $FILE in $((SECONDS - started)) s"

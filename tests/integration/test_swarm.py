@@ -217,7 +217,7 @@ def test_instructor_server_and_grader_are_swarm_services(swarm):
     stop_server(swarm, user, course)
 
 
-def test_backup_of_the_swarm_stack(swarm, tmp_path):
+def test_backup_and_restore_of_the_swarm_stack(swarm, tmp_path):
     session, response = lti11_login(swarm, user=unique("bk"), course=unique("c"))
     assert response.status_code == 302, response.text[:500]
     user = session.get(f"{swarm.url}/hub/api/user", timeout=10).json()["name"]
@@ -231,3 +231,12 @@ def test_backup_of_the_swarm_stack(swarm, tmp_path):
     dump = run("tar", "-xzOf", str(archive), "postgres.sql").stdout
     assert "coursehub_uids" in dump and user in dump
     assert "mode=swarm" in run("tar", "-xzOf", str(archive), "MANIFEST").stdout
+    # A user lost after the backup comes back with the restore; the stack is up again after it.
+    assert swarm.api("DELETE", f"/users/{user}").status_code == 204
+    assert swarm.api("GET", f"/users/{user}").status_code == 404
+    started = time.monotonic()
+    restore = run("make", "-s", "restore", "MODE=swarm", f"FILE={archive}", "FORCE=1", env=env, timeout=600)
+    assert restore.returncode == 0, restore.stdout[-3000:] + restore.stderr[-3000:]
+    print(f"\nrestore of the swarm stack: {time.monotonic() - started:.1f} s")
+    assert swarm.api("GET", f"/users/{user}").status_code == 200
+    assert swarm.api("GET", "/groups").status_code == 200
