@@ -86,9 +86,9 @@ class CourseGroups:
         return True
 
     def apply_new_user(self, db: Any, orm_user: Any, course: str, role: str) -> None:
-        """``apply`` for a user created a moment ago, before its first commit after creation:
-        it has no groups yet, so the collection is set empty instead of loaded (one query
-        saved) and the membership is written by the caller's next commit."""
+        """``apply`` for a user created by this very launch (lti.reconcile_launch): it has no
+        groups yet, so the collection is set empty instead of loaded (one query saved) and the
+        membership is written by the session's next commit (JupyterHub's auth_state save)."""
         set_committed_value(orm_user, "groups", [])
         self.apply(db, orm_user, course, role, commit=False)
 
