@@ -15,11 +15,10 @@ started=$SECONDS
 umask 077
 
 [ -e "$ENV_FILE" ] || fail "$ENV_FILE is missing: nothing to back up here (make up first)"
-POSTGRES_USER="$(sed -n 's/^POSTGRES_USER=//p' "$ENV_FILE")"
-POSTGRES_USER="${POSTGRES_USER:-coursehub}"
+POSTGRES_USER="$(setting POSTGRES_USER)"; POSTGRES_USER="${POSTGRES_USER:-coursehub}"
 docker volume inspect "$STACK-data" >/dev/null 2>&1 || fail "no volume $STACK-data"
 # MODE=swarm: the same archive from the swarm stack, run on the manager that holds its volumes
-# (docker-stack.yml pins postgres and the hub there); `make restore` brings it back with compose.
+# (docker-stack.yml pins postgres and the hub there); `make restore` of either mode reads it.
 MODE="${MODE:-compose}"
 postgres="$(MODE=$MODE scripts/stackctl.sh container postgres 2>/dev/null || true)"
 up="make up"; [ "$MODE" = swarm ] && up="make up MODE=swarm"

@@ -33,6 +33,17 @@ http_redirect_port() {
     printf '%s\n' "$http"
 }
 
+# Every image, built or brought up to date (a cached no-op when nothing changed), unless the
+# caller built them a moment ago (make upgrade, make restore set COURSEHUB_IMAGES_BUILT=1).
+build_images() {
+    if [ "${COURSEHUB_IMAGES_BUILT:-}" = 1 ]; then
+        step "images: built a moment ago by the caller"
+    else
+        step "images (cached layers are reused${1:+; $1})"
+        scripts/build-images.sh
+    fi
+}
+
 # The HTTPS port that redirect sends browsers to: the port of an https COURSEHUB_PUBLIC_URL
 # (443 when it names none: a NAT or port mapping may publish COURSEHUB_PORT under another
 # number), else COURSEHUB_PORT.

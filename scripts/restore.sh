@@ -55,8 +55,9 @@ for f in "$work"/config/tls/tls.*; do
     [ -e "$f" ] || continue
     if ! cmp -s "$f" "$TLS_DIR/$(basename "$f")"; then keep "$TLS_DIR/$(basename "$f")"; cp -p "$f" "$TLS_DIR/"; fi
 done
-POSTGRES_USER="$(sed -n 's/^POSTGRES_USER=//p' "$ENV_FILE")"; POSTGRES_USER="${POSTGRES_USER:-coursehub}"
-POSTGRES_DB="$(sed -n 's/^POSTGRES_DB=//p' "$ENV_FILE")"; POSTGRES_DB="${POSTGRES_DB:-jupyterhub}"
+# As compose resolves them for the stack that starts on this database afterwards.
+POSTGRES_USER="$(setting POSTGRES_USER)"; POSTGRES_USER="${POSTGRES_USER:-coursehub}"
+POSTGRES_DB="$(setting POSTGRES_DB)"; POSTGRES_DB="${POSTGRES_DB:-jupyterhub}"
 
 # On a fresh host nothing is built yet; on this one it is a cached no-op.
 step "images"

@@ -32,8 +32,7 @@ else
 fi
 mkdir -p "$COURSEHUB_TLS_DIR" "$COURSEHUB_CONFIG_D"
 
-step "images (cached layers are reused; every node needs them, see docs/operations.md)"
-scripts/build-images.sh
+build_images "every node needs them, see docs/operations.md"
 check_settings
 
 if [ -z "$(docker service ls -q --filter "name=${STACK}_proxy")" ] \

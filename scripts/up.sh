@@ -31,12 +31,7 @@ else
     step "plain HTTP on port $PORT: put tls.crt and tls.key into $TLS_DIR for HTTPS (docs/operations.md)"
 fi
 
-if [ "${COURSEHUB_IMAGES_BUILT:-}" = 1 ]; then
-    step "images: built a moment ago by the caller (make upgrade)"
-else
-    step "images (cached layers are reused)"
-    scripts/build-images.sh
-fi
+build_images
 
 check_settings
 
