@@ -34,9 +34,9 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlparse
 
 import requests
 
-from coursehub import devplatform
-from coursehub.launcher import LaunchSpec, lti13_message_claims
-from coursehub.toolkeys import SigningKey, generate_private_key_pem
+from coursehub.lti import devplatform
+from coursehub.lti.launcher import LaunchSpec, lti13_message_claims
+from coursehub.lti.toolkeys import SigningKey, generate_private_key_pem
 
 from .login import LOGIN_COOKIE, STOCK13_CONFIG, STOCK_PORT, StockHub
 from .stack import progress, wait_until

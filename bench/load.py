@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "hub")]
 import requests  # noqa: E402
 
 import harness  # noqa: E402
-from coursehub.launcher import LaunchSpec, lti11_launch  # noqa: E402
+from coursehub.lti.launcher import LaunchSpec, lti11_launch  # noqa: E402
 
 SERVERS = int(os.environ.get("COURSEHUB_LOAD_SERVERS", "50"))
 LOGINS = int(os.environ.get("COURSEHUB_LOAD_LOGINS", "100"))
@@ -164,7 +164,7 @@ def login_storm(stack) -> bool:
 def main() -> int:
     print(f"==> load test on a dedicated stack {harness.STACK} (127.0.0.1:{harness.PORT})")
     # A class of 50 starting at once on 2 cores needs more than the default 120 s per start, and
-    # more than the hub's fixed 60 s wait for a started server to answer (apply.py sets
+    # more than the hub's fixed 60 s wait for a started server to answer (config.py sets
     # Spawner.http_timeout; no setting yet, so the admin's escape hatch sets it here).
     stack = harness.start_stack({"spawn": {"start_timeout": START_TIMEOUT}},
                                 extra_config=f"c.Spawner.http_timeout = {START_TIMEOUT}\n")

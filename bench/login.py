@@ -44,9 +44,9 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import requests
 
-from coursehub import devplatform
-from coursehub.launcher import LaunchSpec, lti11_launch, lti13_login_url
-from coursehub.toolkeys import SigningKey
+from coursehub.lti import devplatform
+from coursehub.lti.launcher import LaunchSpec, lti11_launch, lti13_login_url
+from coursehub.lti.toolkeys import SigningKey
 
 LOGIN_COOKIE = "jupyterhub-hub-login"
 SEQUENTIAL = 60

@@ -3,8 +3,8 @@ coursehub package; site-specific extras go in jupyterhub_config.d/*.py."""
 
 from pathlib import Path
 
-from coursehub.apply import apply_all
-from coursehub.settings import SettingsError, load_settings
+from coursehub.config import apply_all
+from coursehub.core.settingsfile import SettingsError, load_settings
 
 c = get_config()  # noqa: F821 - provided by JupyterHub
 

@@ -82,7 +82,7 @@ check_settings() {
     docker run --rm --network none --env-file "$ENV_FILE" \
         -e COURSEHUB_SETTINGS=/srv/coursehub/settings.yaml -e COURSEHUB_IMAGE_TAG -e COURSEHUB_TLS \
         -v "$(realpath "$SETTINGS_FILE")":/srv/coursehub/settings.yaml:ro \
-        "coursehub/hub:$COURSEHUB_IMAGE_TAG" python3 -m coursehub.check \
+        "coursehub/hub:$COURSEHUB_IMAGE_TAG" python3 -m coursehub.cli.check \
         || fail "fix the settings named above, then run make up again"
 }
 

@@ -255,7 +255,7 @@ def consumer(stack: Stack) -> tuple[str, str]:
 def lti11_login(stack: Stack, follow: bool = False, **spec) -> tuple[requests.Session, requests.Response]:
     """A signed LTI 1.1 launch as an LMS would post it; returns the browser session and the
     hub's answer (the redirect to coursehub/open/{course} when it succeeded)."""
-    from coursehub.launcher import LaunchSpec, lti11_launch
+    from coursehub.lti.launcher import LaunchSpec, lti11_launch
 
     key, secret = consumer(stack)
     url, fields = lti11_launch(stack.url, LaunchSpec(**spec), key, secret)

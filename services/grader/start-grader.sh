@@ -1,7 +1,7 @@
 #!/bin/bash
 # Starts a course's formgrader service: makes sure the gradebook has nbgrader's schema (so the
 # hub can add students to the roster before anyone opened the formgrader), then runs
-# jupyterhub-singleuser as an external JupyterHub service (env set by coursehub.graders).
+# jupyterhub-singleuser as an external JupyterHub service (env set by coursehub.core.graderplan).
 set -euo pipefail
 : "${NBGRADER_DB_URL:?}" "${NBGRADER_COURSE_ID:?}"
 python3 - <<'PY'

@@ -4,8 +4,8 @@ is downloaded), and a screenshot of every test, passed or failed, in test-artifa
 
 The LMS side is a file: the auto-submitting launch page of ``coursehub.launcher.html_page``,
 opened with file:// so the browser posts the signed form itself, as it does from Moodle.
-The session `stack` fixture comes from tests/conftest.py; the harness names are re-exported
-because test modules of both folders say ``from conftest import ...``.
+The session `stack` fixture comes from tests/conftest.py; test modules import the harness
+(tests/harness.py) by its own name, never a conftest, since every test folder has one.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import (  # noqa: F401 - re-exported, see the module docstring
-    PORT, ROOT, STACK, WORK, Stack, consumer, lti11_login, prepare_files, read_env, unique, wait_until,
-)
+from harness import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -76,7 +74,7 @@ def browser(request):
 @pytest.fixture
 def lms_page(tmp_path):
     """Writes a launch as the LMS's auto-submitting page; returns its file:// URL to open."""
-    from coursehub.launcher import html_page
+    from coursehub.lti.launcher import html_page
 
     def write(url: str, fields: dict[str, str] | None = None) -> str:
         page = Path(tmp_path) / "launch.html"

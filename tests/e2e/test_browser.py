@@ -12,9 +12,9 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from coursehub import devplatform
-from coursehub.launcher import LaunchSpec, lti11_launch, lti13_login_url
-from coursehub.toolkeys import SigningKey
+from coursehub.lti import devplatform
+from coursehub.lti.launcher import LaunchSpec, lti11_launch, lti13_login_url
+from coursehub.lti.toolkeys import SigningKey
 from harness import consumer, lti11_login, unique, wait_until
 
 SPAWN_TIMEOUT = 180

@@ -1,15 +1,12 @@
-"""Integration fixtures. The stack under test and its helpers live in tests/harness.py and the
-session `stack` fixture in tests/conftest.py (shared with tests/e2e); the names below are
-re-exported so that `from conftest import lti11_login, unique, wait_until` keeps working."""
+"""Integration fixtures. The stack under test and its helpers live in tests/harness.py (test
+modules import it by name) and the session `stack` fixture in tests/conftest.py (shared with
+tests/e2e)."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness import (  # noqa: F401 - re-exported for the test modules
-    PORT, ROOT, STACK, WORK, Stack, consumer, lti11_login, prepare_files, read_env, stack_env, unique,
-    wait_until,
-)
+from harness import lti11_login, unique
 
 
 @pytest.fixture

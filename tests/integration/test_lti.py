@@ -20,9 +20,9 @@ from urllib.parse import parse_qs, urljoin, urlparse
 import pytest
 import requests
 
-from coursehub import devplatform
-from coursehub.launcher import CLAIM, LaunchSpec, lti11_launch, lti13_login_url, lti13_message_claims, parse_form
-from coursehub.toolkeys import SigningKey, generate_private_key_pem
+from coursehub.lti import devplatform
+from coursehub.lti.launcher import CLAIM, LaunchSpec, lti11_launch, lti13_login_url, lti13_message_claims, parse_form
+from coursehub.lti.toolkeys import SigningKey, generate_private_key_pem
 
 LOGIN_COOKIE = "jupyterhub-hub-login"
 TIMEOUT = 30
@@ -313,7 +313,7 @@ def test_lti11_no_usable_role(stack, course, role, status, words):
 
 
 def test_lti11_no_course(stack):
-    from coursehub.launcher import lti11_fields, sign_lti11
+    from coursehub.lti.launcher import lti11_fields, sign_lti11
 
     fields = lti11_fields(LaunchSpec(user=unique("u")))
     del fields["context_id"]
@@ -325,7 +325,7 @@ def test_lti11_no_course(stack):
 
 
 def test_lti11_no_user_id(stack, course):
-    from coursehub.launcher import lti11_fields, sign_lti11
+    from coursehub.lti.launcher import lti11_fields, sign_lti11
 
     fields = lti11_fields(LaunchSpec(course=course))
     fields["user_id"] = ""

@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from conftest import lti11_login, unique, wait_until
+from harness import lti11_login, unique, wait_until
 from test_graders import formgrader_ready, open_course
 
 AUTOGRADED = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import lti11_login, unique, wait_until
+from harness import lti11_login, unique, wait_until
 
 VERSION = (Path(__file__).resolve().parents[2] / "VERSION").read_text().strip()
 STUDENT_IMAGE = f"coursehub/student:{VERSION}"

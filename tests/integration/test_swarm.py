@@ -13,7 +13,7 @@ import docker
 import pytest
 import requests
 
-from conftest import ROOT, Stack, lti11_login, prepare_files, read_env, stack_env, unique, wait_until
+from harness import ROOT, Stack, lti11_login, prepare_files, read_env, stack_env, unique, wait_until
 
 SWARM_STACK = "coursehub-swarm"
 SWARM_PORT = 18500

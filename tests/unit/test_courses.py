@@ -5,7 +5,7 @@ import re
 import pytest
 from jupyterhub.slugs import is_valid_safe_slug
 
-from coursehub.courses import (
+from coursehub.core.courses import (
     course_slug,
     grader_name,
     hub_username,

@@ -5,7 +5,7 @@ import socket
 import pytest
 from sqlalchemy import exc
 
-from coursehub import dbcheck
+from coursehub.storage import dbcheck
 
 
 class FakeConnection:

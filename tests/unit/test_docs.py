@@ -1,7 +1,7 @@
 """The reference docs follow the code: docs/parameters.md is exactly what
 scripts/docs-parameters.py renders from coursehub.params, and docs/settings.md names every
 settings key the loader accepts (found by asking load_settings itself), every key of the
-example files, and every environment variable settings.py reads."""
+example files, and every environment variable settingsfile.py reads."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coursehub import settings as settings_module
-from coursehub.settings import ROLES, SETTINGS_KEYS, LTI13Platform, SettingsError, load_settings
+from coursehub.core import settingsfile as settings_module
+from coursehub.core.settings import ROLES, LTI13Platform, SettingsError
+from coursehub.core.settingsfile import SETTINGS_KEYS, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_DOC = (ROOT / "docs" / "settings.md").read_text()

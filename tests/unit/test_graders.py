@@ -1,4 +1,4 @@
-"""Unit tests of coursehub.graders: names, scopes, the service spec, the container plan, the
+"""Unit tests of the grader plan (core/graderplan.py) and grading/: names, scopes, the service spec, the container plan, the
 grader registry and roster on SQLite, and the hub roles on JupyterHub's own ORM (in memory).
 No Docker, no Postgres, no running hub."""
 
@@ -11,10 +11,12 @@ from jupyterhub.scopes import _check_scopes_exist, get_scopes_for
 from jupyterhub.apihandlers.base import APIHandler
 from sqlalchemy import create_engine, text
 
-from coursehub import graders, runtime
-from coursehub.settings import SECRET_ENV, load_settings
+from coursehub.core import graderplan
+from coursehub.grading import gradebook, hubside, provision, roster
+from coursehub.storage import runtime
+from coursehub.core.settingsfile import SECRET_ENV, load_settings
 
-RECORD = graders.GraderRecord("ds101", 20010, 20011, "t" * 64, "pw")
+RECORD = graderplan.GraderRecord("ds101", 20010, 20011, "t" * 64, "pw")
 
 
 def make_settings(db_url="postgresql://coursehub:secret@postgres:5432/jupyterhub", public_url=""):
@@ -34,11 +36,11 @@ def settings():
 
 
 def test_names():
-    assert graders.gradebook_name("data-sci-1") == "gradebook_data_sci_1"
-    assert graders.container_name(make_settings(), "ds101") == "ch-grader-ds101"
+    assert graderplan.gradebook_name("data-sci-1") == "gradebook_data_sci_1"
+    assert graderplan.container_name(make_settings(), "ds101") == "ch-grader-ds101"
 
 
-@pytest.mark.parametrize("role", [graders.formgrader_role("a-b1"), graders.grader_service_role("a-b1")])
+@pytest.mark.parametrize("role", [graderplan.formgrader_role("a-b1"), graderplan.grader_service_role("a-b1")])
 def test_roles_are_valid_for_jupyterhub(role):
     roles._validate_role_name(role["name"])
     _check_scopes_exist(role["scopes"])
@@ -46,16 +48,16 @@ def test_roles_are_valid_for_jupyterhub(role):
 
 
 def test_formgrader_role_opens_only_its_service():
-    assert graders.formgrader_role("ds101")["scopes"] == ["access:services!service=ds101"]
+    assert graderplan.formgrader_role("ds101")["scopes"] == ["access:services!service=ds101"]
 
 
 def test_grader_token_touches_only_its_student_group_and_account():
-    for scope in graders.grader_service_role("ds101")["scopes"]:
+    for scope in graderplan.grader_service_role("ds101")["scopes"]:
         assert scope.endswith(("!group=nbgrader-ds101", "!user=grader-ds101")), scope
 
 
 def test_service_spec_keys_are_accepted_by_the_rest_api(settings):
-    spec = graders.service_spec(settings, "ds101", "tok")
+    spec = graderplan.service_spec(settings, "ds101", "tok")
     accepted = APIHandler._service_model_types
     assert set(spec) <= set(accepted), set(spec) - set(accepted)
     assert all(isinstance(value, accepted[key]) for key, value in spec.items())
@@ -65,17 +67,17 @@ def test_service_spec_keys_are_accepted_by_the_rest_api(settings):
 
 
 def test_gradebook_url_is_the_courses_own_database_and_role(settings):
-    url = graders.gradebook_url(settings, "ds-101", "p@ss")
+    url = gradebook.gradebook_url(settings, "ds-101", "p@ss")
     assert url == "postgresql://gradebook_ds_101:p%40ss@postgres:5432/gradebook_ds_101"
 
 
 def test_gradebook_url_on_sqlite_lives_in_the_course_dir():
-    assert graders.gradebook_url(make_settings("sqlite:///x.db"), "ds101", "pw") == \
+    assert gradebook.gradebook_url(make_settings("sqlite:///x.db"), "ds101", "pw") == \
         "sqlite:////srv/nbgrader/course/gradebook.db"
 
 
 def test_plan(settings):
-    plan = graders.plan_grader(settings, RECORD)
+    plan = provision.grader_plan(settings, RECORD)
     env = plan.environment
     assert plan.name == "ch-grader-ds101"
     assert plan.image == "coursehub/grader:9"
@@ -104,19 +106,19 @@ def test_plan(settings):
 
 
 def test_passwd_lines_name_hub_users_without_a_login_shell():
-    line = graders.passwd_line("hanako-1a2b3c", 20012, 20012, "/home/jovyan")
+    line = roster.passwd_line("hanako-1a2b3c", 20012, 20012, "/home/jovyan")
     assert line == "hanako-1a2b3c:x:20012:20012:hanako-1a2b3c:/home/jovyan:/usr/sbin/nologin\n"
 
 
 def test_plan_over_https_sets_cookie_options():
-    plan = graders.plan_grader(make_settings(public_url="https://hub.example.edu"), RECORD)
+    plan = provision.grader_plan(make_settings(public_url="https://hub.example.edu"), RECORD)
     assert '"samesite": "None"' in plan.environment["JUPYTERHUB_COOKIE_OPTIONS"]
 
 
 def test_fingerprint_follows_the_container(settings):
-    one = graders.plan_grader(settings, RECORD)
-    assert one.labels["coursehub.fingerprint"] == graders.plan_grader(settings, RECORD).labels["coursehub.fingerprint"]
-    other = graders.plan_grader(settings, graders.GraderRecord("ds101", 20010, 20011, "u" * 64, "pw"))
+    one = provision.grader_plan(settings, RECORD)
+    assert one.labels["coursehub.fingerprint"] == provision.grader_plan(settings, RECORD).labels["coursehub.fingerprint"]
+    other = provision.grader_plan(settings, graderplan.GraderRecord("ds101", 20010, 20011, "u" * 64, "pw"))
     assert one.labels["coursehub.fingerprint"] != other.labels["coursehub.fingerprint"]
 
 
@@ -129,15 +131,15 @@ def sqlite_settings(tmp_path):
 
 def test_registry_allocates_once_and_ids_never_collide(sqlite_settings):
     with ThreadPoolExecutor(8) as pool:
-        records = list(pool.map(lambda _: graders.ensure_record_sync(sqlite_settings, "ds101"), range(8)))
+        records = list(pool.map(lambda _: runtime.store(sqlite_settings).ensure_grader_record_sync("ds101"), range(8)))
     assert len(set(records)) == 1
     record = records[0]
-    other = graders.ensure_record_sync(sqlite_settings, "ml202")
+    other = runtime.store(sqlite_settings).ensure_grader_record_sync("ml202")
     ids = {record.grader_uid, record.course_gid, other.grader_uid, other.course_gid}
     assert len(ids) == 4
     assert record.api_token != other.api_token and len(record.api_token) == 64
-    assert [r.course_id for r in graders.all_records_sync(sqlite_settings)] == ["ds101", "ml202"]
-    # The course group is the one user servers of the course get (spawner.ids_for).
+    assert [r.course_id for r in runtime.store(sqlite_settings).all_grader_records_sync()] == ["ds101", "ml202"]
+    # The course group is the one user servers of the course get (spawners.plans.ids_for).
     assert runtime.store(sqlite_settings).allocate_uid_sync("course:ds101") == record.course_gid
 
 
@@ -145,13 +147,13 @@ def test_roster_waits_for_the_schema_then_upserts(tmp_path):
     url = f"sqlite:///{tmp_path}/gradebook.db"
     student = {"id": "hanako-1a2b3c", "first_name": "Hanako", "last_name": "Yamada",
                "email": "h@example.edu", "lms_user_id": "42"}
-    assert graders.upsert_student_sync(url, student) is False
+    assert gradebook.upsert_student_sync(url, student) is False
     engine = create_engine(url)
     with engine.begin() as conn:  # nbgrader's student table, as Gradebook() creates it
         conn.execute(text("CREATE TABLE student (id VARCHAR(128) PRIMARY KEY, first_name VARCHAR(128), "
                           "last_name VARCHAR(128), email VARCHAR(128), lms_user_id VARCHAR(128))"))
-    assert graders.upsert_student_sync(url, student) is True
-    assert graders.upsert_student_sync(url, {**student, "last_name": "Sato", "email": ""}) is True
+    assert gradebook.upsert_student_sync(url, student) is True
+    assert gradebook.upsert_student_sync(url, {**student, "last_name": "Sato", "email": ""}) is True
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT id, last_name, email FROM student")).all()
     assert rows == [("hanako-1a2b3c", "Sato", None)]
@@ -167,8 +169,8 @@ def hub_db():
 
 
 def test_hub_roles_are_idempotent_and_scoped(hub_db):
-    graders.ensure_hub_roles(hub_db, "ds101")
-    graders.ensure_hub_roles(hub_db, "ds101")
+    hubside.ensure_hub_roles(hub_db, "ds101")
+    hubside.ensure_hub_roles(hub_db, "ds101")
     group = orm.Group.find(hub_db, "formgrade-ds101")
     assert [r.name for r in group.roles] == ["formgrader-ds101"]
     assert orm.Group.find(hub_db, "nbgrader-ds101") is not None
@@ -186,11 +188,11 @@ def test_hub_roles_are_idempotent_and_scoped(hub_db):
 
 
 def test_service_role_is_granted_once_the_service_exists(hub_db):
-    graders.ensure_hub_roles(hub_db, "ds101", service_name="ds101")
+    hubside.ensure_hub_roles(hub_db, "ds101", service_name="ds101")
     assert orm.Role.find(hub_db, "grader-ds101") is None
     hub_db.add(orm.Service(name="ds101"))
     hub_db.commit()
-    graders.ensure_hub_roles(hub_db, "ds101", service_name="ds101")
-    graders.ensure_hub_roles(hub_db, "ds101", service_name="ds101")
+    hubside.ensure_hub_roles(hub_db, "ds101", service_name="ds101")
+    hubside.ensure_hub_roles(hub_db, "ds101", service_name="ds101")
     service = orm.Service.find(hub_db, "ds101")
     assert [r.name for r in service.roles] == ["grader-ds101"]

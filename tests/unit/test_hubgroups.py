@@ -6,7 +6,7 @@ from jupyterhub import orm
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
-from coursehub.hubgroups import CourseGroups, course_membership
+from coursehub.lti.groups import CourseGroups, course_membership
 
 
 @pytest.mark.parametrize("current,role,join,leave", [

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jwt
 import pytest
 
-from coursehub.jwks import JWKSCache, JWKSUnavailableError, UnknownKeyError
-from coursehub.toolkeys import SigningKey, generate_private_key_pem
+from coursehub.lti.jwks import JWKSCache, JWKSUnavailableError, UnknownKeyError
+from coursehub.lti.toolkeys import SigningKey, generate_private_key_pem
 
 
 class FakeLMS:

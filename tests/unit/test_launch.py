@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from coursehub.courses import hub_username
-from coursehub.launch import (
+from coursehub.core.courses import hub_username
+from coursehub.core.launch import (
     AGS_CLAIM,
     NRPS_CLAIM,
     Launch,

@@ -7,9 +7,10 @@ import jwt
 import pytest
 from tornado.web import HTTPError
 
-from coursehub import devplatform, launcher
-from coursehub.lti import CoursehubLTI11Validator
-from coursehub.toolkeys import SigningKey, generate_private_key_pem
+from coursehub.lti import devplatform
+from coursehub.lti import launcher
+from coursehub.lti.lti11 import CoursehubLTI11Validator
+from coursehub.lti.toolkeys import SigningKey, generate_private_key_pem
 
 URL = "http://127.0.0.1:18000/hub/lti/launch"
 CONSUMERS = {"moodle": "0123456789abcdef-secret"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from coursehub.logline import duration_ms, logline, parse, quote
+from coursehub.core.logline import duration_ms, logline, parse, quote
 
 
 def test_plain_values_stay_bare_in_the_order_given():

@@ -12,12 +12,15 @@ import pytest
 from jupyterhub.handlers import BaseHandler
 from tornado.httputil import HTTPHeaders
 
-from coursehub import launcher
-from coursehub.launch import Launch
-from coursehub.lti import CoursehubAuthenticator, Refusal, _decode_state, lti_traits
-from coursehub.settings import LTI13Platform, Settings
-from coursehub.store import lti_nonces
-from coursehub.toolkeys import rfc7638_thumbprint
+from coursehub.lti import launcher
+from coursehub.core.launch import Launch
+import dataclasses
+
+from coursehub.lti.authenticator import CoursehubAuthenticator, lti_traits
+from coursehub.lti.checks import Refusal, decode_state
+from coursehub.core.settings import LTI13Platform, Settings
+from coursehub.storage.schema import lti_nonces
+from coursehub.lti.toolkeys import rfc7638_thumbprint
 
 BASE = "http://127.0.0.1:18000"
 SECRET = "0123456789abcdef-secret"
@@ -54,14 +57,13 @@ class FakeHandler:
 
 @pytest.fixture
 def auth(tmp_path):
-    a = CoursehubAuthenticator(
-        lti11_consumers={"moodle": SECRET},
+    a = CoursehubAuthenticator(settings=_settings(
+        public_url="",
         db_url=f"sqlite:///{tmp_path / 'hub.sqlite'}",
-        lti13_platforms=[{
-            "issuer": "https://lms.example", "client_ids": ["c1"], "deployment_ids": ["d1"],
-            "authorize_url": "https://lms.example/auth", "jwks_url": "https://lms.example/jwks",
-        }],
-    )
+        lti13_platforms=(LTI13Platform("https://lms.example", ("c1",), ("d1",),
+                                       "https://lms.example/auth", "https://lms.example/jwks"),),
+        lti13_key_file=str(tmp_path / "no-key.pem"),
+    ))
     yield a
     a.store.close()
 
@@ -155,7 +157,7 @@ def test_groups_merge_with_other_courses(auth):
 
 
 def test_auth_state_keeps_the_latest_launch_of_every_course(auth):
-    from coursehub.lti import keep_course_launches, reconcile_launch
+    from coursehub.lti.authstate import keep_course_launches, reconcile_launch
 
     assert auth.reconcile_auth_state_hook is reconcile_launch
     first, _ = lti11(auth, signed(launcher.LaunchSpec(user="alice", course="BIO2")))
@@ -172,7 +174,8 @@ def test_auth_state_keeps_the_latest_launch_of_every_course(auth):
 def test_a_user_created_by_the_launch_joins_its_group_in_the_auth_state_commit(auth):
     from jupyterhub import orm
 
-    from coursehub.lti import NEW_MEMBER, reconcile_launch
+    from coursehub.lti.authstate import reconcile_launch
+    from coursehub.lti.handlers import NEW_MEMBER
 
     db = orm.new_session_factory("sqlite://")()
     model, handler = lti11(auth, signed(launcher.LaunchSpec(user="alice", role="ta", course="CS101")))
@@ -196,10 +199,10 @@ def test_a_user_created_by_the_launch_joins_its_group_in_the_auth_state_commit(a
 def test_admin_only_from_settings_or_allowed_lms_admins(auth):
     model, _ = lti11(auth, signed(launcher.LaunchSpec(user="root", role="instructor,admin")))
     assert model["admin"] is False
-    auth.lms_admins_are_hub_admins = True
+    auth.settings = dataclasses.replace(auth.settings, lms_admins_are_hub_admins=True)
     model, _ = lti11(auth, signed(launcher.LaunchSpec(user="root", role="instructor,admin")))
     assert model["admin"] is True
-    auth.lms_admins_are_hub_admins = False
+    auth.settings = dataclasses.replace(auth.settings, lms_admins_are_hub_admins=False)
     auth.admin_users = {model["name"]}
     model, _ = lti11(auth, signed(launcher.LaunchSpec(user="root", role="student")))
     assert model["admin"] is True
@@ -252,11 +255,11 @@ def test_platform_lookup(auth):
     assert auth.platform_for_issuer("") is None
 
 
-def test_decode_state():
+def testdecode_state():
     import base64, json
     state = base64.urlsafe_b64encode(json.dumps({"state_id": "abc", "next_url": "/x"}).encode()).decode()
-    assert _decode_state(state) == {"state_id": "abc", "next_url": "/x"}
-    assert _decode_state("%%%") == {} and _decode_state("bnVsbA==") == {}
+    assert decode_state(state) == {"state_id": "abc", "next_url": "/x"}
+    assert decode_state("%%%") == {} and decode_state("bnVsbA==") == {}
 
 
 def test_rfc7638_thumbprint_example():
@@ -284,21 +287,20 @@ def _settings(**kw):
 
 def test_lti_traits():
     traits = lti_traits(_settings(dev_platform=True))
-    assert traits["JupyterHub.authenticator_class"] == "coursehub.lti.CoursehubAuthenticator"
+    assert traits["JupyterHub.authenticator_class"] == "coursehub.lti.authenticator.CoursehubAuthenticator"
     assert traits["Authenticator.allow_all"] is True
     assert traits["Authenticator.manage_groups"] is True
     assert traits["Authenticator.enable_auth_state"] is True
-    assert traits["CoursehubAuthenticator.lti13_platforms"][0]["client_ids"] == ("c1",)
-    assert traits["CoursehubAuthenticator.dev_platform_key_file"] == "/srv/coursehub/secrets/dev_platform_key.pem"
-    # The authenticator accepts every value it is given.
-    section = {k.split(".", 1)[1]: v for k, v in traits.items() if k.startswith("CoursehubAuthenticator.")}
-    section.pop("dev_platform")
-    section.pop("tool_key_file")
-    CoursehubAuthenticator(**section)
+    # One road for the config: the authenticator reads the same Settings as the spawner.
+    assert traits["CoursehubAuthenticator.settings"].lti13_platforms[0].client_ids == ("c1",)
+    assert [k for k in traits if k.startswith("CoursehubAuthenticator.")] == ["CoursehubAuthenticator.settings"]
+    from coursehub.lti.devplatform import dev_key_path
+    assert str(dev_key_path(traits["CoursehubAuthenticator.settings"].lti13_key_file)) == \
+        "/srv/coursehub/secrets/dev_platform_key.pem"
 
 
 def test_lti_config_sheet():
-    from coursehub.lticonfig import canvas_developer_key, render_lti_config
+    from coursehub.lti.lmsconfig import canvas_developer_key, render_lti_config
 
     text = render_lti_config(_settings(), "")
     for expected in (
@@ -313,7 +315,7 @@ def test_lti_config_sheet():
 
 
 def test_cli_parses_launch_flags():
-    from coursehub.cli import build_parser
+    from coursehub.cli.main import build_parser
 
     args = build_parser().parse_args([
         "launch", "--lti", "1.3", "--role", "ta", "--course", "CS1", "--custom", "a=b", "--custom", "c=d=e",
@@ -332,8 +334,8 @@ def test_cli_parses_launch_flags():
     ({}, "n", "replayed_state"),  # everything matched: another request claimed it first
 ])
 def test_state_refusal_names_what_did_not_match(row, nonce, reason):
-    from coursehub.lti import state_refusal
-    from coursehub.store import LTI13State
+    from coursehub.lti.checks import state_refusal
+    from coursehub.storage.schema import LTI13State
 
     state = None if row is None else LTI13State(**{
         "state_id": "s", "nonce": "n", "issuer": "https://lms.example", "client_id": "c1",

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from traitlets.config import Config
 
-from coursehub.apply import CULLER_SCOPES, apply_hub, culler_service
-from coursehub.settings import SettingsError, load_settings
-from coursehub.status import Server, render_status, running_servers
+from coursehub.config import CULLER_SCOPES, apply_hub, culler_service
+from coursehub.core.settings import SettingsError
+from coursehub.core.settingsfile import load_settings
+from coursehub.cli.status import Server, render_status, running_servers
 
 ENV = {
     "JUPYTERHUB_CRYPT_KEY": "a" * 64,

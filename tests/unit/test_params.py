@@ -2,7 +2,7 @@
 
 import pytest
 
-from coursehub.params import (
+from coursehub.core.params import (
     MAX_VOLUMES,
     PARAMETERS,
     CustomParams,
@@ -12,7 +12,7 @@ from coursehub.params import (
     require_released,
     validate_params,
 )
-from coursehub.settings import SECRET_ENV, load_settings
+from coursehub.core.settingsfile import SECRET_ENV, load_settings
 
 SETTINGS_YAML = """
 roles:

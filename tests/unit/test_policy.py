@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 from jupyterhub.slugs import is_valid_safe_slug
 
-from coursehub.launch import Launch
-from coursehub.params import CustomParams, VolumeRequest, validate_params
-from coursehub.policy import COURSE_ROOT, HOME, Ids, Mount, SpawnPlan, plan_spawn
-from coursehub.settings import SECRET_ENV, load_settings
+from coursehub.core.launch import Launch
+from coursehub.core.params import CustomParams, VolumeRequest, validate_params
+from coursehub.core.policy import COURSE_ROOT, HOME, Ids, Mount, SpawnPlan, plan_spawn
+from coursehub.core.settingsfile import SECRET_ENV, load_settings
 
 SETTINGS_YAML = """
 roles:

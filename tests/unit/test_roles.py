@@ -2,7 +2,7 @@
 
 import pytest
 
-from coursehub.roles import (
+from coursehub.core.roles import (
     CONTEXT,
     INSTITUTION,
     PRECEDENCE,

@@ -5,7 +5,8 @@ import threading
 
 import pytest
 
-from coursehub.store import UID_START, CourseRow, Store, lti13_states, lti_nonces
+from coursehub.storage.schema import UID_START, CourseRow, lti13_states, lti_nonces
+from coursehub.storage.store import Store
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Unit tests of coursehub.swarm: service names, a SpawnPlan applied by CoursehubSwarmSpawner
+"""Unit tests of coursehub.spawners.swarm: service names, a SpawnPlan applied by CoursehubSwarmSpawner
 and a GraderPlan as swarm service specs, and the mode setting. No Docker: the one call to the
 engine (the hub's swarm node id) is replaced, and specs are checked with docker-py's own
 argument handling."""
@@ -11,13 +11,18 @@ from docker.models.services import _get_create_service_kwargs
 from jupyterhub import orm
 from traitlets.config import Config
 
-from coursehub import graders, runtime, swarm
-from coursehub.apply import apply_spawner
-from coursehub.launch import Launch
-from coursehub.params import validate_params
-from coursehub.policy import Ids, plan_spawn
-from coursehub.settings import SECRET_ENV, SettingsError, load_settings
-from coursehub.spawner import CoursehubSpawner
+from coursehub.core import graderplan
+from coursehub.grading import provision
+from coursehub.spawners import hardening
+from coursehub.storage import runtime
+from coursehub.spawners import swarm
+from coursehub.config import apply_spawner
+from coursehub.core.launch import Launch
+from coursehub.core.params import validate_params
+from coursehub.core.policy import Ids, plan_spawn
+from coursehub.core.settings import SettingsError
+from coursehub.core.settingsfile import SECRET_ENV, load_settings
+from coursehub.spawners.docker import CoursehubSpawner
 
 SETTINGS_YAML = """
 roles:
@@ -142,7 +147,7 @@ def test_unpinned_servers_have_no_placement(settings):
 
 
 def test_grader_service_spec(settings):
-    plan = graders.plan_grader(settings, graders.GraderRecord("ds101", 20010, 20011, "t" * 64, "pw"))
+    plan = provision.grader_plan(settings, graderplan.GraderRecord("ds101", 20010, 20011, "t" * 64, "pw"))
     spec = swarm.grader_service(plan, STORE.host, "node-1")
     # docker-py's own translation into the engine's request accepts every key.
     create = _get_create_service_kwargs("create", dict(spec))
@@ -153,8 +158,8 @@ def test_grader_service_spec(settings):
     assert container["Labels"] == create["labels"] == dict(plan.labels)
     assert container["CapabilityDrop"] == ["ALL"]
     read_only = {m["Target"]: m["ReadOnly"] for m in container["Mounts"]}
-    assert read_only == {target: target == graders.ROSTER_DIR for _, target in plan.mounts}
-    assert task["Resources"] == {"Limits": {"Pids": graders.GRADER_PIDS_LIMIT}}
+    assert read_only == {target: target == graderplan.ROSTER_DIR for _, target in plan.mounts}
+    assert task["Resources"] == {"Limits": {"Pids": hardening.GRADER_PIDS_LIMIT}}
     assert task["RestartPolicy"]["Condition"] == "any"
     assert task["Placement"]["Constraints"] == ["node.id == node-1"]
     assert create["endpoint_spec"]["Mode"] == "dnsrr"
@@ -162,8 +167,8 @@ def test_grader_service_spec(settings):
 
 def test_mode_setting_picks_the_spawner():
     assert make_settings().mode == "compose"
-    for mode, cls in (("compose", "coursehub.spawner.CoursehubSpawner"),
-                      ("swarm", "coursehub.swarm.CoursehubSwarmSpawner")):
+    for mode, cls in (("compose", "coursehub.spawners.docker.CoursehubSpawner"),
+                      ("swarm", "coursehub.spawners.swarm.CoursehubSwarmSpawner")):
         c = Config()
         apply_spawner(c, make_settings(mode))
         assert c.JupyterHub.spawner_class == cls

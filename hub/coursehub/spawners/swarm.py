@@ -22,10 +22,11 @@ from docker.types import EndpointSpec, Mount, Resources, RestartPolicy
 from dockerspawner import SwarmSpawner
 from traitlets import Bool, default
 
-from .graders import GRADER_PIDS_LIMIT, GraderPlan, existing, is_current
-from .policy import SpawnPlan
-from .settings import Settings
-from .spawner import CoursehubSpawner
+from ..core.graderplan import GraderPlan
+from ..core.policy import SpawnPlan
+from ..storage import runtime
+from .docker import CoursehubSpawner
+from .hardening import CAP_DROP, GRADER_PIDS_LIMIT
 
 # Services resolve by DNS to their one task, as the stack's own do (docker-stack.yml): virtual
 # IPs need the kernel's IPVS, which not every host has, and one replica gains nothing from one.
@@ -105,7 +106,7 @@ def server_service(plan: SpawnPlan, create_kwargs: Mapping[str, Any],
 
 def grader_service(plan: GraderPlan, host_path: Callable[[str], str], node_id: str | None) -> dict[str, Any]:
     """Keyword arguments of ``client.services.create`` for a course's grader: the container
-    graders.ensure_container_sync would create, as a service that swarm keeps running."""
+    graders.ensure_container would create, as a service that swarm keeps running."""
     return {
         "image": plan.image,
         "name": plan.name,
@@ -120,36 +121,11 @@ def grader_service(plan: GraderPlan, host_path: Callable[[str], str], node_id: s
         ],
         "networks": [plan.network],
         "endpoint_spec": EndpointSpec(mode=ENDPOINT_MODE),
-        "cap_drop": ["ALL"],
+        "cap_drop": list(CAP_DROP),
         "resources": resources(0, 0, 0, 0, GRADER_PIDS_LIMIT),
         "restart_policy": RestartPolicy(condition="any", delay=5_000_000_000),
         **placement(node_id),
     }
-
-
-def ensure_grader_service_sync(settings: Settings, plan: GraderPlan, client=None) -> str:
-    """Creates the grader's service, or recreates it when its plan changed; swarm itself
-    restarts a grader that exits. Returns created, recreated or running."""
-    from docker.errors import APIError
-
-    from . import runtime
-
-    client = client or runtime.docker_client()
-    action = "created"
-    service = existing(client.services, plan.name)
-    if service is not None:
-        if is_current(service.attrs["Spec"].get("Labels"), plan):
-            return "running"
-        service.remove()
-        action = "recreated"
-    spec = grader_service(plan, runtime.datastore(settings).host, runtime.swarm_node_id())
-    try:
-        client.services.create(**spec)
-    except APIError as error:
-        if error.status_code != 409:
-            raise
-        # Another provisioning of the same course created it a moment ago.
-    return action
 
 
 class CoursehubSwarmSpawner(CoursehubSpawner, SwarmSpawner):
@@ -176,12 +152,10 @@ class CoursehubSwarmSpawner(CoursehubSpawner, SwarmSpawner):
     def _object_name_default(self):
         return service_name(self.prefix, self.user.name, self.name)
 
-    def apply_plan(self, plan: SpawnPlan, store) -> None:
+    def apply_plan(self, plan: SpawnPlan, data) -> None:
         """Applies the plan as CoursehubSpawner does (image, mounts, environment, limits,
         user, groups, labels), then moves the container options into the service spec."""
-        from . import runtime
-
-        super().apply_plan(plan, store)
+        super().apply_plan(plan, data)
         node_id = runtime.swarm_node_id() if self.pin_to_hub_node else None
         spec = server_service(plan, self.extra_create_kwargs, self.extra_host_config, node_id)
         self.extra_create_kwargs = {"labels": dict(spec.service_labels)}

@@ -7,8 +7,8 @@ import threading
 
 import docker
 
+from ..core.settings import Settings
 from .datastore import DataStore
-from .settings import Settings
 from .store import Store
 
 DATA_ROOT_IN_HUB = "/srv/coursehub/data"

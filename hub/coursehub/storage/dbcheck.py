@@ -11,7 +11,7 @@ connection terminated). The server then sends an error message and closes the so
 socket of a connection idle in the pool turns readable. ``connection_is_dead`` asks the kernel
 exactly that (a zero-timeout select) and the pool's ``checkout`` event swaps such a
 connection for a new one (SQLAlchemy's documented DisconnectionError protocol), as a ping
-would, without a round trip. ``pool_recycle`` (apply.py, here) bounds the age of a connection
+would, without a round trip. ``pool_recycle`` (config.py, here) bounds the age of a connection
 against a peer that vanished without closing. A few lines on SQLAlchemy's events; no library
 offers this, so it is written here.
 """

@@ -7,8 +7,9 @@ import sys
 
 from traitlets.config import Config
 
-from .apply import apply_all
-from .settings import SettingsError, load_settings
+from ..config import apply_all
+from ..core.settings import SettingsError
+from ..core.settingsfile import load_settings
 
 
 def check_settings() -> int:

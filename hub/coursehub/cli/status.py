@@ -9,8 +9,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .apply import HUB_API_INTERNAL
-from .settings import Settings
+from sqlalchemy import select
+
+from ..core.settings import HUB_API_INSIDE_HUB, Settings
+from ..storage import runtime
+from ..storage.schema import courses
+from .common import settings_or_exit
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,6 @@ def render_status(courses: Mapping[str, str], graders: Mapping[str, str],
 
 
 def _courses(settings: Settings) -> dict[str, str]:
-    from sqlalchemy import select
-
-    from . import runtime
-    from .store import courses
-
     store = runtime.store(settings)
     store.create_tables()
     with store.engine.connect() as conn:
@@ -68,8 +67,6 @@ def _courses(settings: Settings) -> dict[str, str]:
 
 
 def _graders(settings: Settings) -> dict[str, str]:
-    from . import runtime
-
     containers = runtime.docker_client().containers.list(all=True, filters={
         "label": ["coursehub.grader", f"coursehub.stack={settings.stack}"],
     })
@@ -95,9 +92,7 @@ def _active_users(settings: Settings, api_url: str) -> list[dict]:
 
 
 def status_cli(args) -> int:
-    from .cli import _settings
-
-    settings = _settings()
+    settings = settings_or_exit()
     problems = []
     try:
         courses = _courses(settings)
@@ -119,5 +114,5 @@ def status_cli(args) -> int:
 
 def add_cli_parser(sub) -> None:
     parser = sub.add_parser("status", help="courses, their graders and running course servers")
-    parser.add_argument("--api-url", default=HUB_API_INTERNAL, help="hub API (default: inside the hub)")
+    parser.add_argument("--api-url", default=HUB_API_INSIDE_HUB, help="hub API (default: inside the hub)")
     parser.set_defaults(func=status_cli)

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from jupyterhub import orm
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .courses import instructor_group, student_group
+from ..core.courses import instructor_group, student_group
 
 
 def course_membership(current: set[str], course: str, role: str) -> tuple[str | None, frozenset[str]]:
@@ -49,8 +50,6 @@ class CourseGroups:
 
     def group(self, db: Any, name: str) -> Any:
         """The ``orm.Group`` called ``name``, created (pending) when it does not exist."""
-        from jupyterhub import orm
-
         group = self._groups.get(name)
         if group is not None:
             state = inspect(group)

@@ -1,13 +1,15 @@
-"""Turns validated Settings into JupyterHub traits on a traitlets Config; sets, never reads env."""
+"""The only writer of JupyterHub's configuration: validated Settings in, traits on a traitlets
+Config out (unit-tested with a bare ``Config()``); sets, never reads the environment."""
 
 from __future__ import annotations
 
 import json
 
-from . import dbcheck
-from .settings import Settings
-
-HUB_API_INTERNAL = "http://127.0.0.1:8081/hub/api"
+from .core.settings import HUB_PORT, Settings
+from .lti.authenticator import lti_traits
+from .storage import dbcheck
+from .web.api import ProvisionCourseHandler
+from .web.open import OpenCourseHandler
 
 # Scopes a course server's own token needs: nbgrader's JupyterHubAuthPlugin reads the
 # user's groups, and the course list finds formgraders through the services API.
@@ -62,16 +64,11 @@ def culler_service(settings: Settings) -> dict | None:
     return {"name": "idle-culler", "command": command}
 
 
-def frame_ancestors(settings: Settings) -> str:
-    """CSP frame-ancestors value: the hub itself plus the LMS origins allowed to frame it."""
-    return " ".join(["'self'", *settings.frame_ancestors])
-
-
 def apply_hub(c, settings: Settings) -> None:
     """The hub process: database, external proxy, networking, cookies and framing."""
     c.JupyterHub.db_url = settings.db_url
     c.JupyterHub.hub_ip = "0.0.0.0"
-    c.JupyterHub.hub_port = 8081
+    c.JupyterHub.hub_port = HUB_PORT
     c.JupyterHub.hub_connect_ip = settings.hub_connect_host
     if settings.public_url:
         c.JupyterHub.public_url = settings.public_url + "/"
@@ -87,7 +84,7 @@ def apply_hub(c, settings: Settings) -> None:
     c.JupyterHub.named_server_limit_per_user = 0
     c.JupyterHub.default_url = "/hub/home"
     c.JupyterHub.redirect_to_server = False
-    headers = {"Content-Security-Policy": f"frame-ancestors {frame_ancestors(settings)}"}
+    headers = {"Content-Security-Policy": f"frame-ancestors {settings.csp_frame_ancestors}"}
     tornado_settings = {"headers": headers}
     if settings.https:
         # Inside an LMS iframe the session cookies are third-party: SameSite=None needs Secure.
@@ -130,8 +127,8 @@ def apply_hub(c, settings: Settings) -> None:
 
 # The spawner of each mode (settings.mode); both apply the same SpawnPlan.
 SPAWNER_CLASSES = {
-    "compose": "coursehub.spawner.CoursehubSpawner",
-    "swarm": "coursehub.swarm.CoursehubSwarmSpawner",
+    "compose": "coursehub.spawners.docker.CoursehubSpawner",
+    "swarm": "coursehub.spawners.swarm.CoursehubSwarmSpawner",
 }
 
 
@@ -153,22 +150,18 @@ def apply_spawner(c, settings: Settings) -> None:
     # the server's first HTTP answer follows the admin's start timeout, not a fixed 60 s.
     c.Spawner.http_timeout = settings.start_timeout
     c.Spawner.environment = {
-        "COURSEHUB_FRAME_ANCESTORS": frame_ancestors(settings),
+        "COURSEHUB_FRAME_ANCESTORS": settings.csp_frame_ancestors,
     }
 
 
 def apply_auth(c, settings: Settings) -> None:
     """LTI logins (both versions) and the page where a launch lands."""
-    from .graders import provision_handler
-    from .handlers import OpenCourseHandler
-    from .lti import lti_traits
-
     for dotted, value in lti_traits(settings).items():
         section, name = dotted.rsplit(".", 1)
         setattr(c[section], name, value)
     c.CoursehubAuthenticator.extra_handlers = [
         (r"/coursehub/open/([a-z0-9-]{1,30})", OpenCourseHandler, {"coursehub_settings": settings}),
-        (r"/coursehub/api/courses/([a-z0-9-]{1,30})", provision_handler(), {"coursehub_settings": settings}),
+        (r"/coursehub/api/courses/([a-z0-9-]{1,30})", ProvisionCourseHandler, {"coursehub_settings": settings}),
     ]
 
 

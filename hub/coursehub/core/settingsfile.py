@@ -1,152 +1,24 @@
 """Reads the environment and the settings file once into a typed, frozen Settings object.
 
 This is the only module that reads ``os.environ``. Every problem is collected and reported
-in one SettingsError naming each key, so an admin fixes the file in one pass.
+in one SettingsError naming each key, so an admin fixes the file in one pass. Every default
+comes from the Settings model (settings.default), never from a literal here.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from . import __version__
-
-PLACEHOLDER = "changeme"
-ROLES = ("student", "instructor", "ta")
-# compose: servers and graders are containers; swarm: services (set by docker-stack.yml).
-MODES = ("compose", "swarm")
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)i?B?$", re.IGNORECASE)
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-
-
-class SettingsError(ValueError):
-    """The settings are unusable; the message lists every offending key."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__(
-            "coursehub settings are invalid:\n" + "\n".join(f"  - {p}" for p in problems)
-        )
-
-
-def parse_size(value: Any) -> int:
-    """'512M', '2G', '1.5GiB' or a byte count -> bytes. Raises ValueError."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a size: {value!r}")
-    if isinstance(value, (int, float)):
-        return int(value)
-    match = _SIZE.match(str(value).strip())
-    if not match:
-        raise ValueError(f"not a size: {value!r} (use e.g. 512M or 2G)")
-    number, unit = match.groups()
-    return int(float(number) * _UNITS[unit.upper()])
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource policy of one role: what a launch gets by default and at most."""
-
-    cpu_default: float = 1.0
-    cpu_max: float = 2.0
-    cpu_guarantee: float = 0.0
-    mem_default: int = 1024**3
-    mem_max: int = 2 * 1024**3
-    mem_guarantee: int = 0
-
-
-@dataclass(frozen=True)
-class RolePolicy:
-    """What a role's servers run: the default image, the extra images allowed, limits."""
-
-    image: str
-    allowed_images: tuple[str, ...] = ()
-    limits: Limits = field(default_factory=Limits)
-    interface: str = "lab"
-
-    def may_use(self, image: str) -> bool:
-        return image == self.image or image in self.allowed_images
-
-
-@dataclass(frozen=True)
-class LTI13Platform:
-    """One LTI 1.3 platform (an LMS installation) registered with this tool."""
-
-    issuer: str
-    client_ids: tuple[str, ...]
-    deployment_ids: tuple[str, ...]
-    authorize_url: str
-    jwks_url: str
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class Culler:
-    timeout: int = 3600
-    interval: int = 300
-    max_age: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.timeout > 0
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything deployment-specific, validated. Built by load_settings()."""
-
-    public_url: str
-    crypt_key: str
-    proxy_token: str
-    api_token: str
-    db_url: str
-    lti11_consumers: Mapping[str, str]
-    lti13_platforms: tuple[LTI13Platform, ...]
-    lti13_key_file: str
-    roles: Mapping[str, RolePolicy]
-    grader_image: str = ""
-    lti11_username_key: str = "user_id"
-    lti13_username_key: str = "sub"
-    admin_users: tuple[str, ...] = ()
-    lms_admins_are_hub_admins: bool = False
-    dev_platform: bool = False
-    frame_ancestors: tuple[str, ...] = ()
-    culler: Culler = field(default_factory=Culler)
-    concurrent_spawn_limit: int = 100
-    start_timeout: int = 120
-    network: str = "coursehub"
-    data_volume: str = "coursehub-data"
-    data_root: str = "/srv/coursehub/data"
-    stack: str = "coursehub"
-    hub_connect_host: str = "hub"
-    proxy_api_url: str = "http://proxy:8001"
-    exchange_root: str = "/srv/nbgrader/exchange"
-    volume_mount_root: str = "/home/jovyan/volumes"
-    course_id_source: str = "label"
-    # The proxy serves HTTPS itself (tls.crt and tls.key mounted; scripts/compose.sh sets it).
-    tls: bool = False
-    # How servers and graders run: containers (compose) or swarm services (docker-stack.yml).
-    mode: str = "compose"
-
-    @property
-    def https(self) -> bool:
-        """Browsers reach the hub over HTTPS: at our proxy, or at a TLS-terminating one."""
-        return self.tls or self.public_url.startswith("https://")
-
-    def role_policy(self, role: str) -> RolePolicy:
-        return self.roles[role]
-
-
-DEFAULT_ROLE_IMAGES = {
-    "student": "coursehub/student",
-    "instructor": "coursehub/instructor",
-    "ta": "coursehub/instructor",
-}
-
+from .. import __version__
+from .settings import (
+    DEFAULT_ROLE_IMAGES, MODES, PLACEHOLDER, ROLES, Culler, Limits, LTI13Platform, RolePolicy,
+    Settings, SettingsError, default, parse_size,
+)
 
 class _Reader:
     """Collects problems while reading nested mappings, so all are reported at once."""
@@ -237,7 +109,7 @@ def _read_roles(reader: _Reader, data: Mapping[str, Any], image_tag: str) -> dic
         for unknown in sorted(set(raw) - _ROLE_KEYS):
             reader.problems.append(f"{path}.{unknown}: unknown key")
         image = reader.typed(raw, path, "image", str, f"{DEFAULT_ROLE_IMAGES[role]}:{image_tag}")
-        interface = reader.typed(raw, path, "interface", str, "lab")
+        interface = reader.typed(raw, path, "interface", str, RolePolicy.interface)
         if interface not in ("lab", "notebook"):
             reader.problems.append(f"{path}.interface: must be 'lab' or 'notebook'")
         roles[role] = RolePolicy(
@@ -371,16 +243,17 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
     for origin in origins:
         if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?$", origin):
             reader.problems.append(f"framing.allowed_origins: {origin!r} is not an origin")
-    id_source = reader.typed(courses, "courses", "id_source", str, "label")
+    id_source = reader.typed(courses, "courses", "id_source", str, default("course_id_source"))
     if id_source not in ("label", "id"):
         reader.problems.append("courses.id_source: must be 'label' or 'id'")
-    mode = env.get("COURSEHUB_MODE") or "compose"
+    mode = env.get("COURSEHUB_MODE") or default("mode")
     if mode not in MODES:
         reader.problems.append(f"COURSEHUB_MODE: must be one of {', '.join(MODES)}, got {mode!r}")
+    base_culler = Culler()
     culler_settings = Culler(
-        timeout=reader.typed(culler, "culler", "timeout", int, 3600),
-        interval=reader.typed(culler, "culler", "interval", int, 300),
-        max_age=reader.typed(culler, "culler", "max_age", int, 0),
+        timeout=reader.typed(culler, "culler", "timeout", int, base_culler.timeout),
+        interval=reader.typed(culler, "culler", "interval", int, base_culler.interval),
+        max_age=reader.typed(culler, "culler", "max_age", int, base_culler.max_age),
     )
     if min(culler_settings.timeout, culler_settings.interval, culler_settings.max_age) < 0:
         reader.problems.append("culler: timeout, interval and max_age must be >= 0")
@@ -406,18 +279,19 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
         lti13_key_file=env.get("COURSEHUB_LTI13_KEY_FILE", "/srv/coursehub/secrets/lti13_key.pem"),
         roles=_read_roles(reader, data, image_tag),
         grader_image=reader.typed(grader, "grader", "image", str, f"coursehub/grader:{image_tag}"),
-        lti11_username_key=reader.typed(lti11, "lti11", "username_key", str, "user_id"),
-        lti13_username_key=reader.typed(lti13, "lti13", "username_key", str, "sub"),
+        lti11_username_key=reader.typed(lti11, "lti11", "username_key", str, default("lti11_username_key")),
+        lti13_username_key=reader.typed(lti13, "lti13", "username_key", str, default("lti13_username_key")),
         admin_users=reader.strings(hub, "hub", "admin_users"),
-        lms_admins_are_hub_admins=reader.typed(hub, "hub", "lms_admins_are_hub_admins", bool, False),
-        dev_platform=reader.typed(lti13, "lti13", "dev_platform", bool, False),
+        lms_admins_are_hub_admins=reader.typed(hub, "hub", "lms_admins_are_hub_admins", bool,
+                                               default("lms_admins_are_hub_admins")),
+        dev_platform=reader.typed(lti13, "lti13", "dev_platform", bool, default("dev_platform")),
         frame_ancestors=origins,
         culler=culler_settings,
-        concurrent_spawn_limit=reader.typed(spawn, "spawn", "concurrent_limit", int, 100),
-        start_timeout=reader.typed(spawn, "spawn", "start_timeout", int, 120),
-        network=env.get("COURSEHUB_NETWORK", "coursehub"),
-        data_volume=env.get("COURSEHUB_DATA_VOLUME", "coursehub-data"),
-        stack=env.get("COURSEHUB_STACK", "coursehub"),
+        concurrent_spawn_limit=reader.typed(spawn, "spawn", "concurrent_limit", int, default("concurrent_spawn_limit")),
+        start_timeout=reader.typed(spawn, "spawn", "start_timeout", int, default("start_timeout")),
+        network=env.get("COURSEHUB_NETWORK") or default("network"),
+        data_volume=env.get("COURSEHUB_DATA_VOLUME") or default("data_volume"),
+        stack=env.get("COURSEHUB_STACK") or default("stack"),
         course_id_source=id_source,
         tls=tls,
         mode=mode,

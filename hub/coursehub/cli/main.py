@@ -1,7 +1,7 @@
 """The ``coursehub`` command: a small dispatcher; each subcommand lives in its own function.
 
 Add a subcommand with a ``_cmd_<name>(args) -> int`` function and one ``_add_<name>`` parser
-builder listed in ``SUBCOMMANDS``.
+builder listed in ``SUBCOMMANDS`` (or a module of this folder with an ``add_cli_parser``).
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .settings import Settings, SettingsError, load_settings
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(2)
+from ..core.params import params_table
+from ..lti import launcher
+from ..lti.devplatform import dev_key_path
+from ..lti.lmsconfig import render_lti_config
+from ..lti.toolkeys import SigningKey
+from . import check, courses, status
+from .common import settings_or_exit
 
 
 # -- lti-config -----------------------------------------------------------------------------
@@ -30,9 +28,7 @@ def _add_lti_config(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_lti_config(args: argparse.Namespace) -> int:
-    from .lticonfig import render_lti_config
-
-    print(render_lti_config(_settings(), args.url))
+    print(render_lti_config(settings_or_exit(), args.url))
     return 0
 
 
@@ -71,10 +67,6 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_launch(args: argparse.Namespace) -> int:
-    from . import launcher
-    from .devplatform import dev_key_path
-    from .toolkeys import SigningKey
-
     spec = launcher.LaunchSpec(
         user=args.user, role=args.role, course=args.course, context_id=args.context_id,
         title=args.title, name=args.name, email=args.email, custom=dict(args.custom),
@@ -82,7 +74,7 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     needs_settings = not args.url or (args.lti == "1.1" and not (args.consumer_key and args.secret)) or (
         args.lti == "1.3" and not args.dev_key
     )
-    settings = _settings() if needs_settings else None
+    settings = settings_or_exit() if needs_settings else None
     base = args.url or (settings.public_url if settings else "")
     if not base:
         print("coursehub launch: give --url or set the public URL in the settings", file=sys.stderr)
@@ -116,41 +108,20 @@ def _add_params(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
-    from .params import params_table
-
     # Needs no settings: the table is the same on every hub, so it also works before setup.
     print(params_table(), end="")
     return 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_lti_config, _add_launch, _add_params,
-]
-
-
-def _add_status(sub: argparse._SubParsersAction) -> None:
-    from .status import add_cli_parser
-
-    add_cli_parser(sub)
-
-
-SUBCOMMANDS.append(_add_status)
-
-
-def _add_courses_and_graders(sub: argparse._SubParsersAction) -> None:
-    from .graders import add_cli_parsers
-
-    add_cli_parsers(sub)
-
-
 def _add_check_settings(sub: argparse._SubParsersAction) -> None:
-    from .check import check_settings
-
     parser = sub.add_parser("check-settings", help="validate the env and settings file as the hub will")
-    parser.set_defaults(func=lambda args: check_settings())
+    parser.set_defaults(func=lambda args: check.check_settings())
 
 
-SUBCOMMANDS += [_add_courses_and_graders, _add_check_settings]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_lti_config, _add_launch, _add_params, status.add_cli_parser, courses.add_cli_parsers,
+    _add_check_settings,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,8 +22,8 @@ from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
 from tornado.web import HTTPError
 
-from .logline import logline
-from .settings import LTI13Platform
+from ..core.logline import logline
+from ..core.settings import LTI13Platform
 from .toolkeys import KeySetHandler, SigningKey
 
 # ".invalid" is reserved (RFC 2606): this issuer can never be a real LMS's.

@@ -1,6 +1,6 @@
 """What the LMS admin pastes into the LMS to register coursehub, for both LTI versions.
 
-``render_lti_config(settings, public_url)`` is pure: the URLs the hub serves (lti.py), the
+``render_lti_config(settings, public_url)`` is pure: the URLs the hub serves (authenticator.py), the
 consumer keys and secrets from the settings, the registered platforms, the tool's public
 JWKS URL, a Moodle "External tool" form section and a Canvas developer key JSON.
 """
@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from .devplatform import DEV_CLIENT_ID, DEV_DEPLOYMENT_ID, DEV_ISSUER
-from .settings import Settings
+from ..core.settings import Settings
 
 TOOL_TITLE = "coursehub notebooks"
 TOOL_DESCRIPTION = "Jupyter notebooks and nbgrader assignments for this course"

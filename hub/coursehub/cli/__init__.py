@@ -1,0 +1,1 @@
+"""The ``coursehub`` command (``python -m coursehub.cli``)."""

@@ -1,0 +1,1 @@
+"""coursehub's state: its tables in the hub database and the folders of the data volume."""
