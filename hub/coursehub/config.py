@@ -8,6 +8,7 @@ import json
 from .core.settings import HUB_PORT, Settings
 from .lti.authenticator import lti_traits
 from .storage import dbcheck
+from .tasks.routes import watch_routes
 from .web.api import ProvisionCourseHandler
 from .web.open import OpenCourseHandler
 
@@ -159,6 +160,7 @@ def apply_auth(c, settings: Settings) -> None:
     for dotted, value in lti_traits(settings).items():
         section, name = dotted.rsplit(".", 1)
         setattr(c[section], name, value)
+    c.CoursehubAuthenticator.hub_tasks = [watch_routes]
     c.CoursehubAuthenticator.extra_handlers = [
         (r"/coursehub/open/([a-z0-9-]{1,30})", OpenCourseHandler, {"coursehub_settings": settings}),
         (r"/coursehub/api/courses/([a-z0-9-]{1,30})", ProvisionCourseHandler, {"coursehub_settings": settings}),

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 
 from harness import lti11_login, unique, wait_until
 
 LAUNCH_TIMEOUT = 180
+# Issue #20's goal: from the proxy answering again to every running server answering.
+ROUTES_BACK_WITHIN = 10
 
 
 def hub_state(stack) -> tuple[int, str]:
@@ -93,3 +96,51 @@ def test_failed_provisioning_shows_what_failed_and_the_next_launch_finishes_it(s
                logs=lambda: stack.logs("hub", 80))
     assert requests.get(f"{stack.url}/hub/health", timeout=10).status_code == 200
 
+
+@pytest.fixture(scope="module")
+def staffed_course(stack):
+    """(instructor session, course id) of a provisioned course with a ready formgrader."""
+    session, course, opened = open_as_instructor(stack, unique("fc"))
+    assert opened.status_code == 302, opened.text[:1000]
+    wait_until(lambda: formgrader_up(stack, session, course), 120, 1, "the formgrader")
+    return session, course
+
+
+def proxy_up(stack) -> bool:
+    try:
+        return requests.get(f"{stack.url}/_chp_healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_a_proxy_restart_costs_running_servers_seconds_not_minutes(stack, launched_student, staffed_course):
+    user, course = launched_student["user"], launched_student["course"]
+    assert stack.api("POST", f"/users/{user}/servers/{course}").status_code in (201, 202)
+    wait_until(lambda: stack.api("GET", f"/users/{user}").json()["servers"].get(course, {}).get("ready"),
+               120, 1, "the student's server")
+    headers = {"Authorization": f"token {stack.env['COURSEHUB_API_TOKEN']}"}
+    server = f"{stack.url}/user/{user}/{course}/api/status"
+    fg_session, fg_course = staffed_course
+    assert requests.get(server, headers=headers, timeout=10).status_code == 200
+    hub_before = hub_state(stack)
+
+    stack.compose("restart", "proxy", timeout=120)
+    wait_until(lambda: proxy_up(stack), 60, 0.1, "the proxy to answer again")
+    back = time.monotonic()
+
+    def everything_answers():
+        return (requests.get(server, headers=headers, timeout=5, allow_redirects=False).status_code == 200
+                and formgrader_up(stack, fg_session, fg_course))
+
+    wait_until(everything_answers, 60, 0.2, "the running server and formgrader through the new proxy",
+               logs=lambda: stack.logs("hub", 60))
+    took = time.monotonic() - back
+    print(f"\nproxy restart: running server and formgrader answered {took:.1f} s after the proxy did")
+    assert took <= ROUTES_BACK_WITHIN, f"routes came back after {took:.1f} s"
+    # No 5xx once they are back, and the hub itself never noticed.
+    for _ in range(10):
+        assert requests.get(server, headers=headers, timeout=5).status_code == 200
+    assert stack.api("GET", "/").status_code == 200
+    assert hub_state(stack) == hub_before
+    stack.api("DELETE", f"/users/{user}/servers/{course}")
+    wait_healthy(stack, "proxy")

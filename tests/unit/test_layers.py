@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "hub" / "coursehub"
 
 # What each folder (or top-level module) may import of the package. Bottom to top: the pure
 # core; storage (tables, data volume); the LMS side and the spawners side by side; grading;
-# web pages; the one writer of JupyterHub's config; the CLI.
+# web pages and hub background tasks; the one writer of JupyterHub's config; the CLI.
 ALLOWED = {
     "core": {"core"},
     "storage": {"core", "storage"},
@@ -19,7 +19,8 @@ ALLOWED = {
     "spawners": {"core", "storage", "spawners"},
     "grading": {"core", "storage", "spawners", "grading"},
     "web": {"core", "storage", "lti", "spawners", "grading", "web"},
-    "config": {"core", "storage", "lti", "spawners", "grading", "web"},
+    "tasks": {"core", "storage", "tasks"},
+    "config": {"core", "storage", "lti", "spawners", "grading", "web", "tasks"},
     "cli": {"core", "storage", "lti", "spawners", "grading", "config", "cli"},
 }
 # Libraries that talk to the world (or pull in a framework that does): never in core.

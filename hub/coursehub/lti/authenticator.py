@@ -12,6 +12,7 @@ Every refusal is a ``checks.Refusal`` with a message a person can act on, plus o
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 from typing import Any, Mapping
@@ -84,6 +85,11 @@ class CoursehubAuthenticator(Authenticator):
         config=True,
         help="""Scheme of URLs built from the request when the settings have no public URL:
         auto reads X-Scheme / X-Forwarded-Proto (set by the proxy).""",
+    )
+    hub_tasks = List(
+        config=True,
+        help="""Coroutine functions ``task(app)`` started once with the hub (they await its
+        start-up themselves), e.g. coursehub.tasks.routes.watch_routes.""",
     )
     extra_handlers = List(
         config=True,
@@ -181,6 +187,10 @@ class CoursehubAuthenticator(Authenticator):
         )
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
+        # JupyterHub asks once, from its (async) initialize: the one place an authenticator
+        # meets the app, so the hub's background tasks start here.
+        if not getattr(self, "_tasks", None):
+            self._tasks = [asyncio.ensure_future(task(app)) for task in self.hub_tasks]
         self._hub_prefix = getattr(app, "hub_prefix", "/hub/")
         self.__dict__.pop("_platform_cache", None)
         handlers: list[tuple[str, Any]] = [
