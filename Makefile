@@ -13,7 +13,7 @@ $(error MODE must be compose or swarm, not '$(MODE)')
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help up down build secrets logs ps lti-config params status test test-unit \
+.PHONY: help up down build secrets logs ps lti-config registration-url platforms params status test test-unit \
         test-integration test-e2e bench load clean backup restore upgrade
 
 help: ## list the targets
@@ -39,6 +39,12 @@ ps: ## show the stack's containers and their health (MODE=swarm: tasks and serve
 
 lti-config: ## print what to paste into the LMS (LTI 1.1 and 1.3)
 	@MODE=$(MODE) scripts/stackctl.sh hub coursehub lti-config
+
+registration-url: ## a fresh one-time LTI 1.3 dynamic registration URL to paste into the LMS
+	@MODE=$(MODE) scripts/stackctl.sh hub coursehub registration-url --new
+
+platforms: ## list the LTI 1.3 platforms; ACTION=enable|disable|remove NAME=<name> changes one
+	@MODE=$(MODE) scripts/stackctl.sh hub coursehub platforms $(ACTION) $(NAME)
 
 params: ## print the LTI custom parameter reference
 	@MODE=$(MODE) scripts/stackctl.sh hub coursehub params

@@ -34,8 +34,8 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlparse
 
 import requests
 
-from coursehub.lti import devplatform
-from coursehub.lti.launcher import LaunchSpec, lti13_message_claims
+from coursehub.devlms import oidc as devplatform
+from coursehub.devlms.launcher import LaunchSpec, lti13_message_claims
 from coursehub.lti.toolkeys import SigningKey, generate_private_key_pem
 
 from .login import LOGIN_COOKIE, STOCK13_CONFIG, STOCK_PORT, StockHub

@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "hub")]
 import requests  # noqa: E402
 
 import harness  # noqa: E402
-from coursehub.lti.launcher import LaunchSpec, lti11_launch  # noqa: E402
+from coursehub.devlms.launcher import LaunchSpec, lti11_launch  # noqa: E402
 
 SERVERS = int(os.environ.get("COURSEHUB_LOAD_SERVERS", "50"))
 LOGINS = int(os.environ.get("COURSEHUB_LOAD_LOGINS", "100"))

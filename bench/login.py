@@ -44,8 +44,9 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import requests
 
-from coursehub.lti import devplatform
-from coursehub.lti.launcher import LaunchSpec, lti11_launch, lti13_login_url
+from coursehub.core import devplatform
+from coursehub.devlms import oidc
+from coursehub.devlms.launcher import LaunchSpec, lti11_launch, lti13_login_url
 from coursehub.lti.toolkeys import SigningKey
 
 LOGIN_COOKIE = "jupyterhub-hub-login"
@@ -184,8 +185,8 @@ def lti13_login(item: tuple[str, SigningKey]) -> bool | str:
         if initiation.status_code != 302:
             return f"initiation HTTP {initiation.status_code}"
         query = {k: v[0] for k, v in parse_qs(urlparse(initiation.headers["Location"]).query).items()}
-        message = devplatform.read_login_hint(key, query["login_hint"])
-        id_token = key.sign(devplatform.id_token_claims(message, nonce=query["nonce"]))
+        message = oidc.read_login_hint(key, query["login_hint"])
+        id_token = key.sign(oidc.id_token_claims(message, nonce=query["nonce"]))
         callback = session.post(urljoin(url, query["redirect_uri"]),
                                 data={"id_token": id_token, "state": query["state"]},
                                 allow_redirects=False, timeout=60)

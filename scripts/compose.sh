@@ -10,6 +10,8 @@ export COURSEHUB_STACK="${COURSEHUB_STACK:-coursehub}"
 # (Secure cookies), and the proxy then also redirects plain HTTP on a second port, so every
 # compose call derives both the same way.
 files=(-f docker-compose.yml)
+COURSEHUB_CONFIG_HASH="$(config_hash)"
+export COURSEHUB_CONFIG_HASH
 export COURSEHUB_TLS=0
 if tls_on; then
     export COURSEHUB_TLS=1

@@ -15,6 +15,22 @@ setting() {
     if [ -n "${!1+set}" ]; then printf '%s\n' "${!1}"
     elif [ -e "$ENV_FILE" ]; then sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; fi
 }
+CONFIG_D="${COURSEHUB_CONFIG_D:-jupyterhub_config.d}"
+
+# A digest of everything the hub reads at start but Compose and Swarm cannot see change: the
+# settings file, the env file, the secrets and jupyterhub_config.d are mounted or read by
+# content. The hub's service carries it (COURSEHUB_CONFIG_HASH), so an edit of any of them makes
+# `make up` restart the hub, and an unchanged stack stays untouched.
+config_hash() {
+    local files=()
+    for path in "$SETTINGS_FILE" "$ENV_FILE"; do [ -e "$path" ] && files+=("$path"); done
+    for dir in "$SECRETS_DIR" "$CONFIG_D"; do
+        [ -d "$dir" ] && while IFS= read -r -d '' file; do files+=("$file"); done \
+            < <(find "$dir" -maxdepth 1 -type f -print0 | sort -z)
+    done
+    { for file in "${files[@]}"; do printf '%s\0' "${file##*/}"; cat "$file"; done; } \
+        | sha256sum | cut -c1-16
+}
 tls_on() { [ -s "$TLS_DIR/tls.crt" ] && [ -s "$TLS_DIR/tls.key" ]; }
 # Whether something already listens on 127.0.0.1:$1.
 port_in_use() { python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)) != 0)"; }

@@ -47,7 +47,8 @@ digest() { sha256sum "$1" | cut -c1-12; }
 COURSEHUB_SETTINGS_HASH="$(digest "$SETTINGS_FILE")"
 COURSEHUB_LTI13_KEY_HASH="$(digest "$SECRETS_DIR/lti13_key.pem")"
 COURSEHUB_DEV_KEY_HASH="$(digest "$SECRETS_DIR/dev_platform_key.pem")"
-export COURSEHUB_SETTINGS_HASH COURSEHUB_LTI13_KEY_HASH COURSEHUB_DEV_KEY_HASH
+COURSEHUB_CONFIG_HASH="$(config_hash)"
+export COURSEHUB_SETTINGS_HASH COURSEHUB_LTI13_KEY_HASH COURSEHUB_DEV_KEY_HASH COURSEHUB_CONFIG_HASH
 # The tag stays while `make build` replaces an image: its id tells swarm that it changed.
 for image in proxy hub postgres; do
     export "COURSEHUB_${image^^}_IMAGE_ID=$(docker image inspect -f '{{.Id}}' "coursehub/$image:$COURSEHUB_IMAGE_TAG" | cut -c8-19)"

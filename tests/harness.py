@@ -20,6 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from urllib.parse import parse_qs, urljoin, urlparse
+
 import requests
 import yaml
 
@@ -30,6 +32,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 STACK = os.environ.get("COURSEHUB_TEST_STACK", "coursehub-test")
 PORT = int(os.environ.get("COURSEHUB_TEST_PORT", "18000"))
 WORK = ROOT / "build" / STACK
+TIMEOUT = 30
+
+from coursehub.core.devplatform import DEV_KEY_FILENAME  # noqa: E402 - hub/ is on the path now
+from coursehub.devlms.launcher import LaunchSpec, lti13_login_url, parse_form  # noqa: E402
+from coursehub.lti.toolkeys import SigningKey  # noqa: E402
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "condition", logs=None):
@@ -255,13 +262,61 @@ def consumer(stack: Stack) -> tuple[str, str]:
 def lti11_login(stack: Stack, follow: bool = False, **spec) -> tuple[requests.Session, requests.Response]:
     """A signed LTI 1.1 launch as an LMS would post it; returns the browser session and the
     hub's answer (the redirect to coursehub/open/{course} when it succeeded)."""
-    from coursehub.lti.launcher import LaunchSpec, lti11_launch
+    from coursehub.devlms.launcher import lti11_launch
 
     key, secret = consumer(stack)
     url, fields = lti11_launch(stack.url, LaunchSpec(**spec), key, secret)
     session = requests.Session()
     response = session.post(url, data=fields, allow_redirects=follow, timeout=60)
     return session, response
+
+
+# -- LTI 1.3 through the stack's development platform (the real three requests) ------------
+def dev_key(stack) -> SigningKey:
+    return SigningKey.from_file(stack.secrets_dir / DEV_KEY_FILENAME)
+
+
+@dataclass
+class Captured13:
+    """An LTI 1.3 callback POST as the browser would send it (replayable)."""
+
+    action: str
+    fields: dict[str, str]
+    session: requests.Session
+    nonce: str = ""
+    state: str = ""
+    redirect_uri: str = ""
+
+
+def lti13_begin(stack, spec: LaunchSpec, **login_kwargs) -> tuple[requests.Session, requests.Response]:
+    """Login initiation only: the hub's answer (a redirect to the platform) and the session."""
+    session = requests.Session()
+    url = lti13_login_url(stack.url, dev_key(stack), spec, **login_kwargs)
+    return session, session.get(url, allow_redirects=False, timeout=TIMEOUT)
+
+
+def lti13_capture(stack, spec: LaunchSpec, **login_kwargs) -> Captured13:
+    """Initiation + the dev platform's authorize step; stops before the callback POST."""
+    session, response = lti13_begin(stack, spec, **login_kwargs)
+    assert response.status_code == 302, response.text[:2000]
+    authorize = urljoin(stack.url, response.headers["Location"])
+    query = {k: v[0] for k, v in parse_qs(urlparse(authorize).query).items()}
+    page = session.get(authorize, allow_redirects=False, timeout=TIMEOUT)
+    assert page.status_code == 200, page.text[:2000]
+    action, fields = parse_form(page.text)
+    return Captured13(action, fields, session, query["nonce"], query["state"], query["redirect_uri"])
+
+
+def post_lti13_callback(captured: Captured13, id_token: str | None = None, session=None) -> requests.Response:
+    fields = dict(captured.fields)
+    if id_token is not None:
+        fields["id_token"] = id_token
+    return (session or captured.session).post(captured.action, data=fields, allow_redirects=False, timeout=TIMEOUT)
+
+
+def lti13_login(stack, spec: LaunchSpec, **login_kwargs) -> tuple[requests.Session, requests.Response]:
+    captured = lti13_capture(stack, spec, **login_kwargs)
+    return captured.session, post_lti13_callback(captured)
 
 
 def unique(prefix: str) -> str:

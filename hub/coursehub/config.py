@@ -4,13 +4,17 @@ Config out (unit-tested with a bare ``Config()``); sets, never reads the environ
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .core.settings import HUB_PORT, Settings
+from .devlms.routes import handlers as devlms_handlers
 from .lti.authenticator import lti_traits
 from .storage import dbcheck
 from .tasks.routes import watch_routes
 from .web.api import ProvisionCourseHandler
 from .web.open import OpenCourseHandler
+
+TEMPLATES = str(Path(__file__).parent / "templates")
 
 # Scopes a course server's own token needs: nbgrader's JupyterHubAuthPlugin reads the
 # user's groups, and the course list finds formgraders through the services API.
@@ -161,10 +165,15 @@ def apply_auth(c, settings: Settings) -> None:
         section, name = dotted.rsplit(".", 1)
         setattr(c[section], name, value)
     c.CoursehubAuthenticator.hub_tasks = [watch_routes]
-    c.CoursehubAuthenticator.extra_handlers = [
+    handlers = [
         (r"/coursehub/open/([a-z0-9-]{1,30})", OpenCourseHandler, {"coursehub_settings": settings}),
         (r"/coursehub/api/courses/([a-z0-9-]{1,30})", ProvisionCourseHandler, {"coursehub_settings": settings}),
     ]
+    if settings.dev_platform:
+        handlers += devlms_handlers()
+    c.CoursehubAuthenticator.extra_handlers = handlers
+    # coursehub's pages extend JupyterHub's templates (JupyterHub appends its own path).
+    c.JupyterHub.template_paths = [TEMPLATES]
 
 
 def apply_all(c, settings: Settings) -> None:

@@ -74,7 +74,7 @@ def browser(request):
 @pytest.fixture
 def lms_page(tmp_path):
     """Writes a launch as the LMS's auto-submitting page; returns its file:// URL to open."""
-    from coursehub.lti.launcher import html_page
+    from coursehub.devlms.launcher import html_page
 
     def write(url: str, fields: dict[str, str] | None = None) -> str:
         page = Path(tmp_path) / "launch.html"

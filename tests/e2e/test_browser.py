@@ -12,8 +12,8 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from coursehub.lti import devplatform
-from coursehub.lti.launcher import LaunchSpec, lti11_launch, lti13_login_url
+from coursehub.core import devplatform
+from coursehub.devlms.launcher import LaunchSpec, lti11_launch, lti13_login_url
 from coursehub.lti.toolkeys import SigningKey
 from harness import consumer, lti11_login, unique, wait_until
 

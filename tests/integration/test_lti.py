@@ -14,15 +14,16 @@ from __future__ import annotations
 import html
 import time
 import uuid
-from dataclasses import dataclass
-from urllib.parse import parse_qs, urljoin, urlparse
+from urllib.parse import parse_qs
 
 import pytest
 import requests
 
-from coursehub.lti import devplatform
-from coursehub.lti.launcher import CLAIM, LaunchSpec, lti11_launch, lti13_login_url, lti13_message_claims, parse_form
+from coursehub.core import devplatform
+from coursehub.devlms import oidc
+from coursehub.devlms.launcher import CLAIM, LaunchSpec, lti11_launch, lti13_login_url, lti13_message_claims
 from coursehub.lti.toolkeys import SigningKey, generate_private_key_pem
+from harness import Captured13, dev_key, lti13_begin, lti13_capture, lti13_login, post_lti13_callback
 
 LOGIN_COOKIE = "jupyterhub-hub-login"
 TIMEOUT = 30
@@ -38,10 +39,6 @@ def consumer(stack) -> tuple[str, str]:
     return key, secret
 
 
-def dev_key(stack) -> SigningKey:
-    return SigningKey.from_file(stack.secrets_dir / devplatform.DEV_KEY_FILENAME)
-
-
 def lti11_signed(stack, spec: LaunchSpec, **sign_kwargs) -> tuple[str, dict[str, str]]:
     """(url, fields) of a signed LTI 1.1 launch; post it within 30 s (timestamp window)."""
     key, secret = consumer(stack)
@@ -53,49 +50,11 @@ def post_lti11(url: str, fields: dict[str, str], session: requests.Session | Non
     return session, session.post(url, data=fields, allow_redirects=False, timeout=TIMEOUT)
 
 
-@dataclass
-class Captured13:
-    """An LTI 1.3 callback POST as the browser would send it (replayable)."""
-
-    action: str
-    fields: dict[str, str]
-    session: requests.Session
-    nonce: str = ""
-    state: str = ""
-    redirect_uri: str = ""
-
-
-def lti13_begin(stack, spec: LaunchSpec, **login_kwargs) -> tuple[requests.Session, requests.Response]:
-    """Login initiation only: the hub's answer (a redirect to the platform) and the session."""
-    session = requests.Session()
-    url = lti13_login_url(stack.url, dev_key(stack), spec, **login_kwargs)
-    return session, session.get(url, allow_redirects=False, timeout=TIMEOUT)
-
-
-def lti13_capture(stack, spec: LaunchSpec, **login_kwargs) -> Captured13:
-    """Initiation + the dev platform's authorize step; stops before the callback POST."""
-    session, response = lti13_begin(stack, spec, **login_kwargs)
-    assert response.status_code == 302, _page(response)
-    authorize = urljoin(stack.url, response.headers["Location"])
-    query = {k: v[0] for k, v in parse_qs(urlparse(authorize).query).items()}
-    page = session.get(authorize, allow_redirects=False, timeout=TIMEOUT)
-    assert page.status_code == 200, _page(page)
-    action, fields = parse_form(page.text)
-    return Captured13(action, fields, session, query["nonce"], query["state"], query["redirect_uri"])
-
-
-def post_lti13_callback(captured: Captured13, id_token: str | None = None, session=None) -> requests.Response:
-    fields = dict(captured.fields)
-    if id_token is not None:
-        fields["id_token"] = id_token
-    return (session or captured.session).post(captured.action, data=fields, allow_redirects=False, timeout=TIMEOUT)
-
-
 def crafted_token(stack, captured: Captured13, spec: LaunchSpec, *, key: SigningKey | None = None,
                   kid: str | None = None, **overrides) -> str:
     """An id_token for ``captured``'s login, built here; ``overrides`` replace claims (None drops)."""
     message = lti13_message_claims(spec, stack.url + "/hub/")
-    claims = devplatform.id_token_claims(message, nonce=captured.nonce)
+    claims = oidc.id_token_claims(message, nonce=captured.nonce)
     for name, value in overrides.items():
         name = {"deployment_id": CLAIM + "deployment_id"}.get(name, name)
         if value is None:
@@ -106,11 +65,6 @@ def crafted_token(stack, captured: Captured13, spec: LaunchSpec, *, key: Signing
     import jwt
 
     return jwt.encode(claims, signer.private_key, algorithm="RS256", headers={"kid": kid or signer.kid})
-
-
-def lti13_login(stack, spec: LaunchSpec, **login_kwargs) -> tuple[requests.Session, requests.Response]:
-    captured = lti13_capture(stack, spec, **login_kwargs)
-    return captured.session, post_lti13_callback(captured)
 
 
 def _page(response: requests.Response) -> str:
@@ -313,7 +267,7 @@ def test_lti11_no_usable_role(stack, course, role, status, words):
 
 
 def test_lti11_no_course(stack):
-    from coursehub.lti.launcher import lti11_fields, sign_lti11
+    from coursehub.devlms.launcher import lti11_fields, sign_lti11
 
     fields = lti11_fields(LaunchSpec(user=unique("u")))
     del fields["context_id"]
@@ -325,7 +279,7 @@ def test_lti11_no_course(stack):
 
 
 def test_lti11_no_user_id(stack, course):
-    from coursehub.lti.launcher import lti11_fields, sign_lti11
+    from coursehub.devlms.launcher import lti11_fields, sign_lti11
 
     fields = lti11_fields(LaunchSpec(course=course))
     fields["user_id"] = ""

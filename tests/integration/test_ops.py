@@ -88,7 +88,7 @@ def ops():
 # -- helpers: everything through the proxy, as the LMS, a browser and the admin would -------
 def login(stack: OpsStack, user: str, course: str, role: str = "student"):
     """A signed LTI 1.1 launch over HTTPS; returns (session, course id, hub username)."""
-    from coursehub.lti.launcher import LaunchSpec, lti11_launch
+    from coursehub.devlms.launcher import LaunchSpec, lti11_launch
 
     key, _, secret = stack.env["COURSEHUB_LTI11_CONSUMERS"].split(",")[0].partition(":")
     url, fields = lti11_launch(stack.url, LaunchSpec(user=user, role=role, course=course), key, secret)
@@ -345,6 +345,36 @@ def test_status_lists_courses_and_running_servers(ops):
     line = next(l for l in result.stdout.splitlines() if l.strip().startswith(course))
     assert "servers=1" in line
     ops.api("DELETE", f"/users/{user}/servers/{course}")
+
+
+def test_make_up_restarts_the_hub_exactly_when_what_it_reads_changed(ops):
+    import yaml
+
+    def hub_started() -> str:
+        return ops.container("hub").attrs["State"]["StartedAt"]
+
+    def login_initiation(issuer: str) -> requests.Response:
+        query = {"iss": issuer, "login_hint": "x", "target_link_uri": f"{ops.url}/hub/", "client_id": "new-1"}
+        return ops.session.get(f"{ops.url}/hub/lti13/oauth_login", params=query, allow_redirects=False, timeout=30)
+
+    issuer = f"https://{unique('lms')}.example"
+    assert login_initiation(issuer).status_code == 400  # unknown issuer
+    before = hub_started()
+    began = time.monotonic()
+    up(ops)
+    print(f"warm make up, nothing changed: {time.monotonic() - began:.1f} s")
+    assert hub_started() == before, "an unchanged stack was restarted"
+    # The LMS admin adds a platform to the settings file and runs make up (docs/moodle.md).
+    settings = yaml.safe_load(ops.settings_file.read_text())
+    settings["lti13"].setdefault("platforms", []).append({
+        "name": "new lms", "issuer": issuer, "client_ids": ["new-1"], "deployment_ids": ["1"],
+        "authorize_url": f"{issuer}/auth", "jwks_url": f"{issuer}/jwks", "token_url": f"{issuer}/token",
+    })
+    ops.settings_file.write_text(yaml.safe_dump(settings, sort_keys=False))
+    up(ops)
+    assert hub_started() != before, "make up kept the hub running with the old settings"
+    answer = login_initiation(issuer)
+    assert answer.status_code == 302 and answer.headers["Location"].startswith(f"{issuer}/auth?"), answer.text[:500]
 
 
 # -- upgrade ------------------------------------------------------------------------------

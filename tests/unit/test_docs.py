@@ -43,7 +43,8 @@ def code_keys() -> set[str]:
     assert section_keys("roles") == set(ROLES)
     role_keys = settings_module._ROLE_KEYS
     keys |= {f"roles.<role>.{key}" for key in role_keys}
-    keys |= {f"lti13.platforms[].{f.name}" for f in dataclasses.fields(LTI13Platform)}
+    # `source` is the registry's (settings, dynamic, dev), not a key of the file.
+    keys |= {f"lti13.platforms[].{f.name}" for f in dataclasses.fields(LTI13Platform) if f.name != "source"}
     return keys
 
 

@@ -7,8 +7,10 @@ import jwt
 import pytest
 from tornado.web import HTTPError
 
-from coursehub.lti import devplatform
-from coursehub.lti import launcher
+from coursehub.core import devplatform
+from coursehub.devlms import oidc
+from coursehub.lti.forms import auto_submit_form
+from coursehub.devlms import launcher
 from coursehub.lti.lti11 import CoursehubLTI11Validator
 from coursehub.lti.toolkeys import SigningKey, generate_private_key_pem
 
@@ -72,7 +74,7 @@ def test_lti13_login_url_carries_a_signed_hint(dev_key):
     assert parsed.path == "/hub/lti13/oauth_login"
     query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
     assert query["iss"] == devplatform.DEV_ISSUER and query["client_id"] == "coursehub-dev"
-    claims = devplatform.read_login_hint(dev_key, query["login_hint"])
+    claims = oidc.read_login_hint(dev_key, query["login_hint"])
     assert claims["sub"] == "bob"
     assert claims[launcher.CLAIM + "context"]["label"] == "CS101"
     assert claims[launcher.CLAIM + "custom"] == {"interface": "lab"}
@@ -80,24 +82,24 @@ def test_lti13_login_url_carries_a_signed_hint(dev_key):
 
 
 def test_expired_or_foreign_hint_is_refused(dev_key):
-    expired = devplatform.mint_login_hint(dev_key, {"sub": "x"}, lifetime=-10)
+    expired = oidc.mint_login_hint(dev_key, {"sub": "x"}, lifetime=-10)
     with pytest.raises(jwt.ExpiredSignatureError):
-        devplatform.read_login_hint(dev_key, expired)
+        oidc.read_login_hint(dev_key, expired)
     other = SigningKey.from_pem(generate_private_key_pem())
     with pytest.raises(jwt.InvalidSignatureError):
-        devplatform.read_login_hint(dev_key, devplatform.mint_login_hint(other, {"sub": "x"}))
+        oidc.read_login_hint(dev_key, oidc.mint_login_hint(other, {"sub": "x"}))
 
 
 def test_id_token_claims_keep_protocol_claims_for_the_platform():
     message = {"sub": "u", "iss": "https://evil", "nonce": "forged", launcher.CLAIM + "deployment_id": "7"}
-    claims = devplatform.id_token_claims(message, nonce="n1", now=100)
+    claims = oidc.id_token_claims(message, nonce="n1", now=100)
     assert claims["iss"] == devplatform.DEV_ISSUER and claims["nonce"] == "n1"
-    assert claims["aud"] == "coursehub-dev" and claims["exp"] == 100 + devplatform.ID_TOKEN_LIFETIME
+    assert claims["aud"] == "coursehub-dev" and claims["exp"] == 100 + oidc.ID_TOKEN_LIFETIME
     assert claims[launcher.CLAIM + "deployment_id"] == "7"  # a hint may pick the deployment (tests)
 
 
 def test_auto_submit_form_round_trips():
-    page = devplatform.auto_submit_form("http://h/cb?x=1&y=2", {"id_token": 'a"<b>', "state": "s"})
+    page = auto_submit_form("http://h/cb?x=1&y=2", {"id_token": 'a"<b>', "state": "s"})
     action, fields = launcher.parse_form(page)
     assert action == "http://h/cb?x=1&y=2" and fields == {"id_token": 'a"<b>', "state": "s"}
 

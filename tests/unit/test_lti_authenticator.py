@@ -12,7 +12,7 @@ import pytest
 from jupyterhub.handlers import BaseHandler
 from tornado.httputil import HTTPHeaders
 
-from coursehub.lti import launcher
+from coursehub.devlms import launcher
 from coursehub.core.launch import Launch
 import dataclasses
 
@@ -249,10 +249,11 @@ def test_launch_redirect_stays_on_the_hub(auth, custom_next, state_next, expecte
     assert auth.launch_redirect(handler, launch, state_next) == expected
 
 
-def test_platform_lookup(auth):
-    assert auth.platform_for_issuer("https://lms.example").client_ids == ("c1",)
-    assert auth.platform_for_issuer("https://other") is None
-    assert auth.platform_for_issuer("") is None
+def test_platform_lookup_reads_the_registry(auth):
+    (entry,) = asyncio.run(auth.registrations("https://lms.example"))
+    assert entry.platform.client_ids == ("c1",) and entry.platform.source == "settings" and entry.enabled
+    assert asyncio.run(auth.registrations("https://other")) == []
+    assert asyncio.run(auth.registrations("")) == []
 
 
 def testdecode_state():
@@ -294,13 +295,14 @@ def test_lti_traits():
     # One road for the config: the authenticator reads the same Settings as the spawner.
     assert traits["CoursehubAuthenticator.settings"].lti13_platforms[0].client_ids == ("c1",)
     assert [k for k in traits if k.startswith("CoursehubAuthenticator.")] == ["CoursehubAuthenticator.settings"]
-    from coursehub.lti.devplatform import dev_key_path
+    from coursehub.core.devplatform import dev_key_path
     assert str(dev_key_path(traits["CoursehubAuthenticator.settings"].lti13_key_file)) == \
         "/srv/coursehub/secrets/dev_platform_key.pem"
 
 
 def test_lti_config_sheet():
-    from coursehub.lti.lmsconfig import canvas_developer_key, render_lti_config
+    from coursehub.cli.lmsconfig import render_lti_config
+    from coursehub.lti.toolinfo import canvas_developer_key
 
     text = render_lti_config(_settings(), "")
     for expected in (
@@ -311,6 +313,12 @@ def test_lti_config_sheet():
         assert expected in text
     canvas = canvas_developer_key("https://hub.example.edu")
     assert canvas["public_jwk_url"] == "https://hub.example.edu/hub/lti13/jwks"
+    from coursehub.lti.toolkeys import SigningKey, generate_private_key_pem
+    key = SigningKey.from_pem(generate_private_key_pem())
+    # Canvas refuses keys without the JWK itself (ltiauthenticator #213).
+    assert canvas_developer_key("https://hub.example.edu", key)["public_jwk"]["kid"] == key.kid
+    sheet = render_lti_config(_settings(), "", "s3cret")
+    assert sheet.index("https://hub.example.edu/hub/lti13/register?secret=s3cret") < sheet.index("LTI 1.1")
     assert canvas["extensions"][0]["domain"] == "hub.example.edu"
 
 

@@ -37,3 +37,29 @@ def test_https_redirect_target(tmp_path, env_file, expected):
 def test_environment_wins_over_the_env_file(tmp_path):
     assert lib("https_redirect_target", "COURSEHUB_PORT=8443\n", tmp_path,
                COURSEHUB_PUBLIC_URL="https://h.example:7443") == "7443"
+
+
+def test_config_hash_follows_every_file_the_hub_reads_and_nothing_else(tmp_path):
+    settings, secrets, config_d = tmp_path / "settings.yaml", tmp_path / "secrets", tmp_path / "config.d"
+    secrets.mkdir()
+    config_d.mkdir()
+    settings.write_text("hub: {}\n")
+    (secrets / "lti13_key.pem").write_text("key one")
+    paths = {"COURSEHUB_SETTINGS_FILE": str(settings), "COURSEHUB_SECRETS_DIR": str(secrets),
+             "COURSEHUB_CONFIG_D": str(config_d)}
+
+    def digest(env_file="COURSEHUB_PORT=8000\n"):
+        return lib("config_hash", env_file, tmp_path, **paths)
+
+    first = digest()
+    assert first == digest() and len(first) == 16
+    changes = [
+        lambda: settings.write_text("hub: {admin_users: [a]}\n"),
+        lambda: (secrets / "lti13_key.pem").write_text("key two"),
+        lambda: (config_d / "10-extra.py").write_text("c = 1\n"),
+    ]
+    seen = {first, digest("COURSEHUB_PORT=8001\n")}
+    for change in changes:
+        change()
+        seen.add(digest())
+    assert len(seen) == 5, "each change must give a new digest"

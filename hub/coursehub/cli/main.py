@@ -12,26 +12,14 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.params import params_table
-from ..lti import launcher
-from ..lti.devplatform import dev_key_path
-from ..lti.lmsconfig import render_lti_config
+from ..core.devplatform import dev_key_path
+from ..devlms import launcher
 from ..lti.toolkeys import SigningKey
-from . import check, courses, status
+from . import check, courses, platforms, status
 from .common import settings_or_exit
 
 
 # -- lti-config -----------------------------------------------------------------------------
-def _add_lti_config(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("lti-config", help="print what the LMS admin enters to register coursehub")
-    parser.add_argument("--url", default="", help="public base URL (default: settings public_url)")
-    parser.set_defaults(func=_cmd_lti_config)
-
-
-def _cmd_lti_config(args: argparse.Namespace) -> int:
-    print(render_lti_config(settings_or_exit(), args.url))
-    return 0
-
-
 # -- launch ---------------------------------------------------------------------------------
 def _custom_pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
@@ -119,7 +107,7 @@ def _add_check_settings(sub: argparse._SubParsersAction) -> None:
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_lti_config, _add_launch, _add_params, status.add_cli_parser, courses.add_cli_parsers,
+    platforms.add_cli_parsers, _add_launch, _add_params, status.add_cli_parser, courses.add_cli_parsers,
     _add_check_settings,
 ]
 

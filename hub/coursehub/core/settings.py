@@ -71,7 +71,9 @@ class RolePolicy:
 
 @dataclass(frozen=True)
 class LTI13Platform:
-    """One LTI 1.3 platform (an LMS installation) registered with this tool."""
+    """One LTI 1.3 platform (an LMS installation) registered with this tool: from the settings
+    file (one entry may list several client ids) or, one client each, from the platform
+    registry (storage/platforms.py: dynamic registrations and the settings file's entries)."""
 
     issuer: str
     client_ids: tuple[str, ...]
@@ -79,6 +81,16 @@ class LTI13Platform:
     authorize_url: str
     jwks_url: str
     name: str = ""
+    # Where the tool gets access tokens for the LMS's services (grades, roster); optional for
+    # launches alone.
+    token_url: str = ""
+    # settings, dynamic (registered by the LMS) or dev (the built-in development platform)
+    source: str = "settings"
+
+    @property
+    def client_id(self) -> str:
+        """The one client of a registry entry."""
+        return self.client_ids[0] if self.client_ids else ""
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def _read_platforms(reader: _Reader, lti13: Mapping[str, Any]) -> tuple[LTI13Pla
         reader.problems.append("lti13.platforms: must be a list")
         return ()
     platforms = []
-    keys = {"name", "issuer", "client_ids", "deployment_ids", "authorize_url", "jwks_url"}
+    keys = {"name", "issuer", "client_ids", "deployment_ids", "authorize_url", "jwks_url", "token_url"}
     for index, item in enumerate(raw):
         path = f"lti13.platforms[{index}]"
         if not isinstance(item, Mapping):
@@ -138,7 +138,7 @@ def _read_platforms(reader: _Reader, lti13: Mapping[str, Any]) -> tuple[LTI13Pla
         for required in ("issuer", "client_ids", "deployment_ids", "authorize_url", "jwks_url"):
             if not item.get(required):
                 reader.problems.append(f"{path}.{required}: required")
-        for url_key in ("authorize_url", "jwks_url"):
+        for url_key in ("authorize_url", "jwks_url", "token_url"):
             url = str(item.get(url_key) or "")
             if url and not url.startswith(("https://", "http://")):
                 reader.problems.append(f"{path}.{url_key}: must be an http(s) URL")
@@ -150,6 +150,7 @@ def _read_platforms(reader: _Reader, lti13: Mapping[str, Any]) -> tuple[LTI13Pla
                 authorize_url=str(item.get("authorize_url") or ""),
                 jwks_url=str(item.get("jwks_url") or ""),
                 name=str(item.get("name") or item.get("issuer") or ""),
+                token_url=str(item.get("token_url") or ""),
             )
         )
     issuers = [p.issuer for p in platforms]

@@ -25,21 +25,23 @@ from traitlets import Any as AnyTrait
 from traitlets import CaselessStrEnum, Float, Instance, Integer, List, Unicode, default
 
 from ..core.courses import context_key
+from ..core.devplatform import DEV_ISSUER, dev_key_path, dev_platform
 from ..core.launch import Launch, LaunchError, launch_from_lti11, launch_from_lti13
 from ..core.logline import logline
 from ..core.settings import LTI13Platform, Settings
 from ..storage import dbcheck
+from ..storage.platforms import PlatformEntry
 from ..storage.registry import CourseBusy
 from ..storage.runtime import store_for
 from ..storage.schema import MAX_KEY_LENGTH
 from ..storage.store import Store
-from . import devplatform
 from .authstate import reconcile_launch
 from .checks import Refusal
 from .groups import CourseGroups
 from .handlers import LTI11LaunchHandler, LTI13LaunchCallbackHandler, LTI13LoginHandler
 from .jwks import JWKSCache
 from .lti11 import verify_lti11
+from .registration import RegistrationHandler
 from .toolkeys import SigningKey, ToolJWKSHandler
 
 OPEN_PATH = "coursehub/open"
@@ -136,31 +138,29 @@ class CoursehubAuthenticator(Authenticator):
         else:
             self.log.error(logline("tool_key", action="missing", path=self.settings.lti13_key_file,
                                    message="LTI 1.3 registration and the LMS services need it; run make secrets"))
+        self._dev_entry: PlatformEntry | None = None
         if self.settings.dev_platform:
-            self.dev_platform_key = SigningKey.from_file(devplatform.dev_key_path(self.settings.lti13_key_file))
-        self._hub_prefix = "/hub/"
+            self.dev_platform_key = SigningKey.from_file(dev_key_path(self.settings.lti13_key_file))
+            dev = dev_platform()
+            self._dev_entry = PlatformEntry(id=0, platform=dev, enabled=True, created_at=None)
+            # The hub's own platform: its keys are known, never fetched.
+            self.jwks.pin(dev.jwks_url, self.dev_platform_key.jwks)
+        # The settings file's platforms, as registry rows (it wins over dynamic registrations).
+        self.store.sync_settings_platforms_sync(self.settings.lti13_platforms)
         self._course_ids: dict[str, str] = {}
         self.course_groups = CourseGroups()
         # The hub builds its database before its authenticator (JupyterHub.init_db).
         dbcheck.tune_hub_engine(self.parent, self.log)
 
     # -- platforms and URLs -----------------------------------------------------------------
-    def platforms(self) -> dict[str, LTI13Platform]:
-        found = {p.issuer: p for p in self.settings.lti13_platforms}
-        if self.settings.dev_platform and self.dev_platform_key is not None:
-            dev = devplatform.dev_platform(self._hub_prefix)
-            found[dev.issuer] = dev
-            self.jwks.pin(dev.jwks_url, self.dev_platform_key.jwks)
-        return found
-
-    def platform_for_issuer(self, issuer: str) -> LTI13Platform | None:
-        return self._platforms.get(issuer) if issuer else None
-
-    @property
-    def _platforms(self) -> dict[str, LTI13Platform]:
-        if not hasattr(self, "_platform_cache"):
-            self._platform_cache = self.platforms()
-        return self._platform_cache
+    async def registrations(self, issuer: str) -> list[PlatformEntry]:
+        """The registry's entries for ``issuer`` (one per client), read at every launch so that
+        a registration or an admin's change needs no restart; the dev platform when it is on."""
+        if not issuer:
+            return []
+        if issuer == DEV_ISSUER and self._dev_entry is not None:
+            return [self._dev_entry]
+        return await self.store.platforms_for_issuer(issuer)
 
     def public_base(self, request: Any) -> str:
         """scheme://host[:port] of the hub as the browser and the LMS see it."""
@@ -191,20 +191,14 @@ class CoursehubAuthenticator(Authenticator):
         # meets the app, so the hub's background tasks start here.
         if not getattr(self, "_tasks", None):
             self._tasks = [asyncio.ensure_future(task(app)) for task in self.hub_tasks]
-        self._hub_prefix = getattr(app, "hub_prefix", "/hub/")
-        self.__dict__.pop("_platform_cache", None)
         handlers: list[tuple[str, Any]] = [
             ("/lti/launch", LTI11LaunchHandler),
             ("/lti13/oauth_login", LTI13LoginHandler),
             ("/lti13/oauth_callback", LTI13LaunchCallbackHandler),
             ("/lti13/jwks", ToolJWKSHandler),
+            ("/lti13/register", RegistrationHandler),
         ]
         handlers += list(self.extra_handlers)
-        if self.settings.dev_platform:
-            handlers += [
-                ("/" + devplatform.AUTHORIZE_PATH, devplatform.DevAuthorizeHandler),
-                ("/" + devplatform.JWKS_PATH, devplatform.DevJWKSHandler),
-            ]
         return handlers
 
     # -- refusals ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from tornado.web import HTTPError
 
+from ..storage.platforms import PlatformEntry
 from ..storage.schema import LTI13State
 
 # Upstream refuses LTI 1.1 timestamps further than this from the hub's clock (lti11/validator.py).
@@ -82,3 +83,55 @@ def state_refusal(
                 "replayed or belongs to another login.")
     # Everything matched but another request claimed it first.
     return 400, "replayed_state", "This login was already used once."
+
+
+# -- which registration a login belongs to ----------------------------------------------------
+REGISTER_HINT = ("An admin registers it: paste the registration URL that `make lti-config` "
+                 "prints into the LMS, or add it under lti13.platforms in the settings file.")
+Refused = tuple[int, str, str]
+
+
+def login_registration(
+    entries: list[PlatformEntry], issuer: str, client_id: str
+) -> tuple[PlatformEntry | None, Refused | None]:
+    """The enabled registration of ``issuer`` a login initiation names by ``client_id`` (may be
+    empty when the LMS has one client only), or why there is none."""
+    if not entries:
+        return None, (400, "unknown_issuer", f"This LMS (issuer {issuer!r}) is not registered with coursehub. {REGISTER_HINT}")
+    enabled = [e for e in entries if e.enabled]
+    named = [e for e in entries if e.platform.client_id == client_id]
+    if not enabled or (named and not any(e.enabled for e in named)):
+        return None, (403, "platform_disabled",
+                      f"This LMS (issuer {issuer!r}) is registered but an admin disabled it "
+                      "(`coursehub platforms enable NAME` turns it back on).")
+    if not client_id and len(enabled) == 1:
+        return enabled[0], None
+    for entry in enabled:
+        if entry.platform.client_id == client_id:
+            return entry, None
+    return None, (400, "unknown_client",
+                  f"Client id {client_id or '(none)'!r} is not registered for this LMS. {REGISTER_HINT}")
+
+
+def token_registration(entries: list[PlatformEntry], audiences: list[str], azp: str) -> PlatformEntry | None:
+    """The enabled registration an id_token is for: its ``azp``, else its one audience."""
+    by_client = {e.platform.client_id: e for e in entries if e.enabled}
+    if azp and azp in by_client and azp in audiences:
+        return by_client[azp]
+    found = [by_client[a] for a in audiences if a in by_client]
+    return found[0] if len(found) == 1 else None
+
+
+def deployment_check(entry: PlatformEntry, deployment: str,
+                     reason: str = "wrong_deployment") -> tuple[bool, Refused | None]:
+    """(bind it, refusal) for a launch's ``deployment_id``: a dynamic registration that has
+    none yet takes its first launch's (Canvas makes the deployment at install time)."""
+    known = entry.platform.deployment_ids
+    if not known and entry.platform.source == "dynamic" and deployment:
+        return True, None
+    if deployment in known:
+        return False, None
+    return False, (403, reason,
+                   f"Deployment {deployment!r} of this LMS is not registered with coursehub; an admin "
+                   "adds it to deployment_ids of the platform in the settings file, or registers "
+                   "the tool again from the LMS.")

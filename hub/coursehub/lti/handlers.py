@@ -11,6 +11,7 @@ the event loop. The authenticator (authenticator.py) decides; these handlers car
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import jwt
@@ -24,8 +25,12 @@ from tornado.httputil import url_concat
 from tornado.web import HTTPError
 
 from ..core.launch import DEPLOYMENT_CLAIM, Launch
+from ..core.logline import logline
 from ..core.settings import LTI13Platform
-from .checks import Refusal, audiences, decode_state, state_refusal
+from .checks import (
+    Refusal, audiences, decode_state, deployment_check, login_registration, state_refusal,
+    token_registration,
+)
 from .jwks import JWKSUnavailableError, UnknownKeyError
 
 # Auth model key (never stored) for a user created by the launch: (orm user, course, role).
@@ -104,29 +109,16 @@ class LTI13LoginHandler(LTI13LoginInitHandler):
                 f"The LMS's LTI 1.3 login request is incomplete ({error}). Check the tool's "
                 "login initiation URL in the LMS; open the tool from a course page.",
             )
-        platform = auth.platform_for_issuer(issuer)
-        if platform is None:
-            raise auth.refuse(
-                self, 400, "unknown_issuer", "1.3", issuer,
-                f"This LMS (issuer {issuer!r}) is not registered with coursehub. An admin adds "
-                "it under lti13.platforms in the settings file, with exactly this issuer.",
-            )
-        client_id = args.get("client_id") or (
-            platform.client_ids[0] if len(platform.client_ids) == 1 else ""
-        )
-        if client_id not in platform.client_ids:
-            raise auth.refuse(
-                self, 400, "unknown_client", "1.3", issuer,
-                f"Client id {client_id or '(none)'!r} is not registered for this LMS; an admin "
-                "adds it to client_ids of the platform in the settings file.",
-            )
+        entry, refused = login_registration(await auth.registrations(issuer), issuer, args.get("client_id", ""))
+        if refused:
+            raise auth.refuse(self, *refused[:2], "1.3", issuer, refused[2])
+        platform = entry.platform
+        client_id = platform.client_id
         deployment = args.get("lti_deployment_id")
-        if deployment and deployment not in platform.deployment_ids:
-            raise auth.refuse(
-                self, 403, "unknown_deployment", "1.3", issuer,
-                f"Deployment {deployment!r} of this LMS is not registered with coursehub; an "
-                "admin adds it to deployment_ids of the platform in the settings file.",
-            )
+        if deployment:
+            _, refused = deployment_check(entry, deployment, "unknown_deployment")
+            if refused:
+                raise auth.refuse(self, *refused[:2], "1.3", issuer, refused[2])
         self.platform = platform
         state = self.generate_state()
         nonce = self.generate_nonce()
@@ -225,12 +217,20 @@ class LTI13LaunchCallbackHandler(LaunchLogin, LTI13CallbackHandler):
         except jwt.PyJWTError as error:
             raise refuse(400, "bad_token", f"The id_token from the LMS is not a valid JWT ({error}).")
         issuer = str(unverified.get("iss") or "")
-        platform = auth.platform_for_issuer(issuer)
-        if platform is None:
+        entries = await auth.registrations(issuer)
+        if not any(e.enabled for e in entries):
             raise refuse(
                 401, "wrong_issuer",
                 f"The id_token's issuer {issuer!r} is not a registered LMS.", issuer,
             )
+        entry = token_registration(entries, audiences(unverified), str(unverified.get("azp") or ""))
+        if entry is None:
+            raise refuse(
+                401, "wrong_audience",
+                f"The id_token is for client {unverified.get('aud')!r}, not a client registered "
+                "for this LMS.", issuer,
+            )
+        platform = entry.platform
         try:
             key = await auth.jwks.get_signing_key(platform.jwks_url, header.get("kid"))
         except UnknownKeyError as error:
@@ -280,12 +280,9 @@ class LTI13LaunchCallbackHandler(LaunchLogin, LTI13CallbackHandler):
         except ValidationError as error:
             raise refuse(400, "invalid_claims", f"The LMS's launch lacks an LTI field: {error}.", issuer)
         deployment = str(claims.get(DEPLOYMENT_CLAIM) or "")
-        if deployment not in platform.deployment_ids:
-            raise refuse(
-                403, "wrong_deployment",
-                f"Deployment {deployment!r} of this LMS is not registered with coursehub; an "
-                "admin adds it to deployment_ids of the platform in the settings file.", issuer,
-            )
+        bind, refused = deployment_check(entry, deployment)
+        if refused:
+            raise refuse(refused[0], refused[1], refused[2], issuer)
         # One statement consumes the login's server-side state if - and only if - everything
         # it must match does; a refusal reads the row once more to say what did not.
         token_audiences = audiences(claims)
@@ -298,4 +295,16 @@ class LTI13LaunchCallbackHandler(LaunchLogin, LTI13CallbackHandler):
             self.check_nonce(claims)
         except HTTPError as error:
             raise refuse(400, "nonce_cookie", f"{error.log_message}. {restart}", issuer)
+        if bind:
+            if await auth.store.bind_deployment(entry.id, deployment):
+                auth.log.info(logline("platform", action="deployment_bound", platform=platform.name,
+                                      issuer=issuer, client=platform.client_id, deployment=deployment))
+            else:
+                # Another launch bound its deployment a moment ago: this one must match it.
+                entry = token_registration(await auth.registrations(issuer), [platform.client_id], "")
+                _, refused = deployment_check(entry, deployment) if entry else (False, (
+                    401, "wrong_issuer", "This LMS's registration was removed meanwhile."))
+                if refused:
+                    raise refuse(refused[0], refused[1], refused[2], issuer)
+            platform = replace(platform, deployment_ids=(deployment,))
         return claims, platform

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     create_engine,
     inspect,
@@ -135,6 +137,40 @@ graders = Table(
     Column("api_token", String(128), nullable=False),
     Column("db_password", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# The platform registry: one row per LTI 1.3 client of a platform (an issuer may have several:
+# Canvas Cloud is one issuer for every school). Rows come from the settings file (source
+# settings, rewritten at every hub start; the file wins on conflict) or from dynamic
+# registration (source dynamic); a launch reads them, so a change needs no hub restart.
+platforms = Table(
+    "coursehub_platforms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(MAX_KEY_LENGTH), nullable=False, unique=True),
+    Column("issuer", String(MAX_KEY_LENGTH), nullable=False),
+    Column("client_id", String(MAX_KEY_LENGTH), nullable=False),
+    # JSON list; empty for a dynamic registration whose LMS makes deployments at install time
+    # (Canvas): its first launch's deployment is recorded.
+    Column("deployment_ids", Text, nullable=False, default="[]"),
+    Column("authorize_url", String(1024), nullable=False),
+    Column("jwks_url", String(1024), nullable=False),
+    Column("token_url", String(1024), nullable=False, default=""),
+    Column("source", String(16), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("issuer", "client_id", name="uq_coursehub_platform_client"),
+    Index("ix_coursehub_platforms_issuer", "issuer"),
+)
+
+# One-time secrets of the dynamic registration URL the admin pastes into the LMS.
+registration_secrets = Table(
+    "coursehub_registration_secrets",
+    metadata,
+    Column("secret", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Column("used_by", String(MAX_KEY_LENGTH), nullable=True),
 )
 
 # Changes to tables an older coursehub created: (table, column that must go). Before 0.2 the

@@ -1,19 +1,18 @@
-"""A tiny LTI 1.3 platform inside the hub, so the real three-request flow runs without an LMS.
+"""The dev platform's OIDC side, so the real three-request LTI 1.3 flow runs without an LMS.
 
-Enabled only by ``lti13.dev_platform: true``. ``coursehub launch --lti 1.3`` (launcher.py)
-mints a short-lived ``login_hint`` JWT signed with the dev platform's key and carrying the
-launch claims; the hub's real login-initiation handler redirects to
-``/hub/coursehub/dev/authorize``, which checks the hint, builds an id_token bound to the
-request's nonce, signs it and form-posts it with the state to the hub's real callback. Nothing
-on the way is mocked: JWKS lookup, signature, issuer, audience, deployment, nonce and state
-checks all run as for a real LMS.
+``coursehub launch --lti 1.3`` (launcher.py) mints a short-lived ``login_hint`` JWT signed with
+the dev platform's key and carrying the launch claims; the hub's real login-initiation handler
+redirects to ``/hub/coursehub/dev/authorize``, which checks the hint, builds an id_token bound
+to the request's nonce, signs it and form-posts it with the state to the hub's real callback.
+Nothing on the way is mocked: JWKS lookup, signature, issuer, audience, deployment, nonce and
+state checks all run as for a real LMS. Clients: the static one (DEV_CLIENT_ID, issuer
+DEV_ISSUER) and every client a tool registered dynamically (registration.py).
 """
 
 from __future__ import annotations
 
-import html
+import asyncio
 import time
-from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
@@ -22,40 +21,20 @@ from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
 from tornado.web import HTTPError
 
+from ..core.devplatform import DEV_CLIENT_ID, DEV_DEPLOYMENT_ID, DEV_ISSUER
 from ..core.logline import logline
-from ..core.settings import LTI13Platform
-from .toolkeys import KeySetHandler, SigningKey
+from ..lti.forms import auto_submit_form
+from ..lti.toolkeys import KeySetHandler, SigningKey
+from ..storage import runtime
+from . import state
 
-# ".invalid" is reserved (RFC 2606): this issuer can never be a real LMS's.
-DEV_ISSUER = "https://coursehub.invalid/dev-platform"
-DEV_CLIENT_ID = "coursehub-dev"
-DEV_DEPLOYMENT_ID = "1"
-DEV_KEY_FILENAME = "dev_platform_key.pem"
 HINT_AUDIENCE = "coursehub-dev-platform/authorize"
 HINT_LIFETIME = 120
 ID_TOKEN_LIFETIME = 300
-AUTHORIZE_PATH = "coursehub/dev/authorize"
-JWKS_PATH = "coursehub/dev/jwks"
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 # Claims only the platform decides; a login hint cannot set them.
 PROTOCOL_CLAIMS = frozenset({"iss", "aud", "azp", "iat", "exp", "nbf", "nonce", "jti"})
-
-
-def dev_key_path(lti13_key_file: str | Path) -> Path:
-    return Path(lti13_key_file).parent / DEV_KEY_FILENAME
-
-
-def dev_platform(hub_prefix: str = "/hub/") -> LTI13Platform:
-    """The dev platform's registration; its URLs are hub-relative (same origin as the hub)."""
-    return LTI13Platform(
-        issuer=DEV_ISSUER,
-        client_ids=(DEV_CLIENT_ID,),
-        deployment_ids=(DEV_DEPLOYMENT_ID,),
-        authorize_url=url_path_join(hub_prefix, AUTHORIZE_PATH),
-        jwks_url=url_path_join(hub_prefix, JWKS_PATH),
-        name="coursehub development platform",
-    )
 
 
 def mint_login_hint(key: SigningKey, claims: Mapping[str, Any], lifetime: int = HINT_LIFETIME) -> str:
@@ -84,6 +63,7 @@ def id_token_claims(
     nonce: str,
     client_id: str = DEV_CLIENT_ID,
     issuer: str = DEV_ISSUER,
+    deployment_id: str = DEV_DEPLOYMENT_ID,
     lifetime: int = ID_TOKEN_LIFETIME,
     now: int | None = None,
 ) -> dict[str, Any]:
@@ -92,7 +72,7 @@ def id_token_claims(
     claims: dict[str, Any] = {
         CLAIM + "version": "1.3.0",
         CLAIM + "message_type": "LtiResourceLinkRequest",
-        CLAIM + "deployment_id": DEV_DEPLOYMENT_ID,
+        CLAIM + "deployment_id": deployment_id,
         CLAIM + "resource_link": {"id": "coursehub-dev-link"},
         CLAIM + "roles": [],
     }
@@ -101,21 +81,6 @@ def id_token_claims(
         {"iss": issuer, "aud": client_id, "azp": client_id, "iat": now, "exp": now + lifetime, "nonce": nonce}
     )
     return claims
-
-
-def auto_submit_form(action: str, fields: Mapping[str, str], title: str = "Continuing…") -> str:
-    """An HTML page that POSTs ``fields`` to ``action`` at once (with a button if JS is off)."""
-    inputs = "\n".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(str(v))}">'
-        for k, v in fields.items()
-    )
-    return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title></head>\n"
-        '<body onload="document.forms[0].submit()">\n'
-        f'<form method="post" action="{html.escape(action)}">\n{inputs}\n'
-        '<noscript><button type="submit">Continue</button></noscript>\n</form>\n</body></html>\n'
-    )
 
 
 class DevJWKSHandler(KeySetHandler):
@@ -138,6 +103,14 @@ class DevAuthorizeHandler(BaseHandler):
     def _expected_callback(self) -> str:
         return url_path_join(self.hub.base_url, "lti13/oauth_callback")
 
+    async def _client(self, client_id: str) -> tuple[str, str] | None:
+        """(issuer, deployment) of a client this platform knows, or None."""
+        if client_id == DEV_CLIENT_ID:
+            return DEV_ISSUER, DEV_DEPLOYMENT_ID
+        engine = runtime.store_for(self.authenticator.settings.db_url).engine
+        client = await asyncio.to_thread(state.get_client, engine, client_id)
+        return (client.issuer, client.deployment_id) if client else None
+
     async def get(self) -> None:
         key: SigningKey | None = getattr(self.authenticator, "dev_platform_key", None)
         if key is None:
@@ -147,8 +120,11 @@ class DevAuthorizeHandler(BaseHandler):
             raise self._fail("only response_type=id_token with scope openid is supported")
         if arg("response_mode") != "form_post":
             raise self._fail("only response_mode=form_post is supported")
-        if arg("client_id") != DEV_CLIENT_ID:
-            raise self._fail(f"unknown client_id {arg('client_id')!r} (expected {DEV_CLIENT_ID})")
+        if arg("prompt") != "none":
+            raise self._fail("prompt must be none (IMS Security Framework 5.1.1.2)")
+        client = await self._client(arg("client_id"))
+        if client is None:
+            raise self._fail(f"unknown client_id {arg('client_id')!r}")
         for required in ("nonce", "state", "login_hint", "redirect_uri"):
             if not arg(required):
                 raise self._fail(f"{required} is missing")
@@ -162,7 +138,10 @@ class DevAuthorizeHandler(BaseHandler):
             message = read_login_hint(key, arg("login_hint"))
         except jwt.PyJWTError as error:
             raise self._fail(f"the login_hint is not a valid dev launch ({error}); run `coursehub launch` again")
-        id_token = key.sign(id_token_claims(message, nonce=arg("nonce")))
+        issuer, deployment = client
+        message = {CLAIM + "deployment_id": deployment, **message}
+        id_token = key.sign(id_token_claims(message, nonce=arg("nonce"), client_id=arg("client_id"),
+                                            issuer=issuer, deployment_id=deployment))
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(auto_submit_form(redirect_uri, {"id_token": id_token, "state": arg("state")}))

@@ -19,8 +19,10 @@ from urllib.parse import parse_qsl, urlencode
 
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_BODY, Client
 
-from . import devplatform
-from .toolkeys import SigningKey
+from ..core import devplatform
+from ..lti.forms import auto_submit_form
+from ..lti.toolkeys import SigningKey
+from .oidc import mint_login_hint
 
 # Short role names of the CLI -> what an LMS sends in each version.
 LTI11_ROLES = {
@@ -185,7 +187,7 @@ def lti13_login_url(
     claims.update(extra_claims or {})
     params = {
         "iss": issuer,
-        "login_hint": devplatform.mint_login_hint(dev_key, claims),
+        "login_hint": mint_login_hint(dev_key, claims),
         "target_link_uri": target,
         "client_id": client_id,
         "lti_deployment_id": deployment_id,
@@ -196,7 +198,7 @@ def lti13_login_url(
 def html_page(url: str, fields: Mapping[str, str] | None = None) -> str:
     """An auto-submitting page: a form POST of ``fields`` (1.1) or a plain link (1.3 GET)."""
     if fields is not None:
-        return devplatform.auto_submit_form(url, fields, title="coursehub launch")
+        return auto_submit_form(url, fields, title="coursehub launch")
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>coursehub launch</title>"
         f"<meta http-equiv=\"refresh\" content=\"0; url={_attr(url)}\"></head>"
