@@ -13,7 +13,7 @@ $(error MODE must be compose or swarm, not '$(MODE)')
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help up down build secrets logs ps lti-config registration-url platforms params status test test-unit \
+.PHONY: help up down build secrets logs ps lti-config registration-url platforms grades grades-send roster-sync params status test test-unit \
         test-integration test-e2e bench load clean backup restore upgrade
 
 help: ## list the targets
@@ -45,6 +45,15 @@ registration-url: ## a fresh one-time LTI 1.3 dynamic registration URL to paste 
 
 platforms: ## list the LTI 1.3 platforms; ACTION=enable|disable|remove NAME=<name> changes one
 	@MODE=$(MODE) scripts/stackctl.sh hub coursehub platforms $(ACTION) $(NAME)
+
+grades: ## COURSE=<id>: each assignment's grades and what the LMS has of them
+	@MODE=$(MODE) scripts/stackctl.sh hub coursehub grades status $(COURSE)
+
+grades-send: ## COURSE=<id> ASSIGNMENT=<name>: send the assignment's grades to the LMS
+	@MODE=$(MODE) scripts/stackctl.sh hub coursehub grades send $(COURSE) $(ASSIGNMENT)
+
+roster-sync: ## COURSE=<id>: read the course's roster from the LMS (LTI 1.3 NRPS) now
+	@MODE=$(MODE) scripts/stackctl.sh hub coursehub roster sync $(COURSE)
 
 params: ## print the LTI custom parameter reference
 	@MODE=$(MODE) scripts/stackctl.sh hub coursehub params

@@ -10,8 +10,13 @@ from .core.settings import HUB_PORT, Settings
 from .devlms.routes import handlers as devlms_handlers
 from .lti.authenticator import lti_traits
 from .storage import dbcheck
+from .tasks.feedback import watch_feedback
 from .tasks.routes import watch_routes
+from .web.course import (
+    CourseOptionsHandler, GradesHandler, RosterHandler, RosterSyncHandler, SendGradesHandler,
+)
 from .web.api import ProvisionCourseHandler
+from .web.deeplink import DeepLinkHandler
 from .web.open import OpenCourseHandler
 
 TEMPLATES = str(Path(__file__).parent / "templates")
@@ -164,11 +169,20 @@ def apply_auth(c, settings: Settings) -> None:
     for dotted, value in lti_traits(settings).items():
         section, name = dotted.rsplit(".", 1)
         setattr(c[section], name, value)
-    c.CoursehubAuthenticator.hub_tasks = [watch_routes]
+    c.CoursehubAuthenticator.hub_tasks = [watch_routes, watch_feedback]
+    course = r"/coursehub/course/([a-z0-9-]{1,30})"
     handlers = [
-        (r"/coursehub/open/([a-z0-9-]{1,30})", OpenCourseHandler, {"coursehub_settings": settings}),
-        (r"/coursehub/api/courses/([a-z0-9-]{1,30})", ProvisionCourseHandler, {"coursehub_settings": settings}),
+        (r"/coursehub/open/([a-z0-9-]{1,30})", OpenCourseHandler),
+        (r"/coursehub/api/courses/([a-z0-9-]{1,30})", ProvisionCourseHandler),
+        (rf"{course}/?", GradesHandler),
+        (rf"{course}/(grades)", GradesHandler),
+        (rf"{course}/grades/([A-Za-z0-9._-]{{1,128}})/send", SendGradesHandler),
+        (rf"{course}/options", CourseOptionsHandler),
+        (rf"{course}/roster", RosterHandler),
+        (rf"{course}/roster/sync", RosterSyncHandler),
+        (r"/coursehub/deep-link/([a-z0-9-]{1,30})", DeepLinkHandler),
     ]
+    handlers = [(pattern, handler, {"coursehub_settings": settings}) for pattern, handler in handlers]
     if settings.dev_platform:
         handlers += devlms_handlers()
     c.CoursehubAuthenticator.extra_handlers = handlers

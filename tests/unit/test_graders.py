@@ -156,7 +156,8 @@ def test_roster_waits_for_the_schema_then_upserts(tmp_path):
     assert gradebook.upsert_student_sync(url, {**student, "last_name": "Sato", "email": ""}) is True
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT id, last_name, email FROM student")).all()
-    assert rows == [("hanako-1a2b3c", "Sato", None)]
+    # A new name wins; an LMS that shares no email (a roster under privacy settings) keeps the one known.
+    assert rows == [("hanako-1a2b3c", "Sato", "h@example.edu")]
 
 
 @pytest.fixture

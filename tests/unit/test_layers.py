@@ -17,10 +17,10 @@ ALLOWED = {
     "storage": {"core", "storage"},
     "lti": {"core", "storage", "lti"},
     "spawners": {"core", "storage", "spawners"},
-    "grading": {"core", "storage", "spawners", "grading"},
+    "grading": {"core", "storage", "spawners", "lti", "grading"},
     "web": {"core", "storage", "lti", "spawners", "grading", "web"},
     "devlms": {"core", "storage", "lti", "devlms"},
-    "tasks": {"core", "storage", "tasks"},
+    "tasks": {"core", "storage", "lti", "grading", "tasks"},
     "config": {"core", "storage", "lti", "spawners", "grading", "web", "tasks", "devlms"},
     "cli": {"core", "storage", "lti", "spawners", "grading", "config", "devlms", "cli"},
 }

@@ -162,3 +162,15 @@ def test_a_write_on_the_event_loop_prunes_on_the_pool(store):
     asyncio.run(write_later())
     store._executor.shutdown(wait=True)  # the background prune has finished
     assert store.count_sync(lti_nonces) == 1  # the expired nonce went, the new one stays
+
+
+def test_grade_sends_of_every_kind_are_recorded_in_one_call(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    store.record_sends_sync([
+        {"course_id": "c", "assignment": "ps1", "username": "a", "status": "sent", "version": "1.3",
+         "target": "https://lms/li", "score_given": 2.0, "score_maximum": 3.0, "detail": "ok"},
+        {"course_id": "c", "assignment": "ps1", "username": "b", "status": "impossible", "detail": "why"},
+    ])
+    assert {k[1]: v["status"] for k, v in store.last_sends_sync("c").items()} == {"a": "sent", "b": "impossible"}
+    assert set(store.last_successes_sync("c", "ps1")) == {"a"}
+    store.close()

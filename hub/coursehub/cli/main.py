@@ -15,7 +15,7 @@ from ..core.params import params_table
 from ..core.devplatform import dev_key_path
 from ..devlms import launcher
 from ..lti.toolkeys import SigningKey
-from . import check, courses, platforms, status
+from . import check, courses, grades, platforms, roster, status
 from .common import settings_or_exit
 
 
@@ -107,7 +107,8 @@ def _add_check_settings(sub: argparse._SubParsersAction) -> None:
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    platforms.add_cli_parsers, _add_launch, _add_params, status.add_cli_parser, courses.add_cli_parsers,
+    platforms.add_cli_parsers, _add_launch, _add_params, status.add_cli_parser, courses.add_cli_parsers, grades.add_cli_parsers,
+    roster.add_cli_parsers,
     _add_check_settings,
 ]
 

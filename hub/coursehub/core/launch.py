@@ -22,6 +22,9 @@ CUSTOM_CLAIM = LTI13_CLAIM + "custom"
 DEPLOYMENT_CLAIM = LTI13_CLAIM + "deployment_id"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+MESSAGE_TYPE_CLAIM = LTI13_CLAIM + "message_type"
+DEEP_LINKING_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
 LTI11_OUTCOME_FIELDS = ("lis_outcome_service_url", "lis_result_sourcedid")
 CUSTOM_PREFIX = "custom_"
 
@@ -57,6 +60,12 @@ class Launch:
     custom: Mapping[str, str] = field(default_factory=dict)
     outcomes: Mapping[str, Any] = field(default_factory=dict)
     deployment_id: str = ""
+    # LTI 1.3: the client id the launch was for (services are called as that client).
+    client_id: str = ""
+    # LTI 1.3: LtiResourceLinkRequest (a link was opened) or LtiDeepLinkingRequest (an
+    # instructor picks what a new link opens; ``deep_linking`` is the request's settings claim).
+    message_type: str = "LtiResourceLinkRequest"
+    deep_linking: Mapping[str, Any] = field(default_factory=dict)
     # Empty until the caller resolves it against the course registry (dataclasses.replace).
     course_id: str = ""
 
@@ -65,6 +74,11 @@ class Launch:
         object.__setattr__(self, "lms_roles", tuple(self.lms_roles))
         object.__setattr__(self, "custom", dict(self.custom))
         object.__setattr__(self, "outcomes", dict(self.outcomes))
+        object.__setattr__(self, "deep_linking", dict(self.deep_linking))
+
+    @property
+    def is_deep_linking(self) -> bool:
+        return self.message_type == DEEP_LINKING_REQUEST
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict; ``from_dict`` reads it back into an equal Launch."""
@@ -72,6 +86,7 @@ class Launch:
         data["lms_roles"] = list(self.lms_roles)
         data["custom"] = dict(self.custom)
         data["outcomes"] = dict(self.outcomes)
+        data["deep_linking"] = dict(self.deep_linking)
         return data
 
     @classmethod
@@ -175,7 +190,7 @@ def _claim(token: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _lti13_username_source(token: Mapping[str, Any], custom: Mapping[str, str], key: str) -> str:
+def lti13_username_source(token: Mapping[str, Any], custom: Mapping[str, str], key: str) -> str:
     """Like ltiauthenticator: ``custom_x`` reads x from the custom claim; ``sub`` is the fallback."""
     if key.startswith(CUSTOM_PREFIX):
         value = custom.get(key[len(CUSTOM_PREFIX):], "")
@@ -196,7 +211,7 @@ def launch_from_lti13(id_token: Mapping[str, Any], username_key: str) -> Launch:
     sub = _text(id_token.get("sub"))
     # Anonymous launches (no sub) have no stable identity to own a server or receive a grade.
     _require_user(sub, "sub")
-    source = _lti13_username_source(id_token, custom, username_key)
+    source = lti13_username_source(id_token, custom, username_key)
     context = _claim(id_token, CONTEXT_CLAIM)
     context_id = _text(context.get("id"))
     _require_context(context_id)
@@ -229,4 +244,15 @@ def launch_from_lti13(id_token: Mapping[str, Any], username_key: str) -> Launch:
             if isinstance(id_token.get(claim), Mapping)
         },
         deployment_id=_text(id_token.get(DEPLOYMENT_CLAIM)),
+        client_id=_client_id(id_token),
+        message_type=_text(id_token.get(MESSAGE_TYPE_CLAIM)) or "LtiResourceLinkRequest",
+        deep_linking=dict(_claim(id_token, DEEP_LINKING_CLAIM)),
     )
+
+
+def _client_id(id_token: Mapping[str, Any]) -> str:
+    """The client an id_token is for: ``azp``, else its one audience."""
+    aud = id_token.get("aud")
+    if isinstance(aud, list):
+        return _text(id_token.get("azp")) or (_text(aud[0]) if len(aud) == 1 else "")
+    return _text(id_token.get("azp")) or _text(aud)

@@ -136,6 +136,11 @@ class Settings:
     exchange_root: str = "/srv/nbgrader/exchange"
     volume_mount_root: str = "/home/jovyan/volumes"
     course_id_source: str = "label"
+    # Send an assignment's grades to the LMS by themselves once its feedback is released (a
+    # course's page can turn it on or off for that course).
+    grades_send_on_feedback: bool = False
+    # A staff launch that carries the LMS's roster service syncs the roster at most this often.
+    roster_sync_minutes: int = 60
     # The proxy serves HTTPS itself (tls.crt and tls.key mounted; scripts/compose.sh sets it).
     tls: bool = False
     # How servers and graders run: containers (compose) or swarm services (docker-stack.yml).

@@ -184,7 +184,7 @@ SECRET_ENV = {
     "POSTGRES_PASSWORD": "Postgres password",
     "JPY_COOKIE_SECRET": "hub cookie secret",
 }
-SETTINGS_KEYS = {"hub", "lti11", "lti13", "roles", "grader", "culler", "framing", "spawn", "courses"}
+SETTINGS_KEYS = {"hub", "lti11", "lti13", "roles", "grader", "culler", "framing", "spawn", "courses", "grades", "roster"}
 
 
 def load_settings(env: Mapping[str, str] | None = None, settings_text: str | None = None) -> Settings:
@@ -226,6 +226,8 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
     framing = reader.section(data, "framing", {"allowed_origins"})
     spawn = reader.section(data, "spawn", {"concurrent_limit", "start_timeout"})
     courses = reader.section(data, "courses", {"id_source"})
+    grades = reader.section(data, "grades", {"send_on_feedback"})
+    roster_section = reader.section(data, "roster", {"sync_minutes"})
 
     # Images are pinned to the release they were built for, never `latest`.
     image_tag = env.get("COURSEHUB_IMAGE_TAG") or __version__
@@ -294,9 +296,15 @@ def load_settings(env: Mapping[str, str] | None = None, settings_text: str | Non
         data_volume=env.get("COURSEHUB_DATA_VOLUME") or default("data_volume"),
         stack=env.get("COURSEHUB_STACK") or default("stack"),
         course_id_source=id_source,
+        grades_send_on_feedback=reader.typed(grades, "grades", "send_on_feedback", bool,
+                                             default("grades_send_on_feedback")),
+        roster_sync_minutes=reader.typed(roster_section, "roster", "sync_minutes", int,
+                                         default("roster_sync_minutes")),
         tls=tls,
         mode=mode,
     )
+    if settings.roster_sync_minutes < 0:
+        reader.problems.append("roster.sync_minutes: must be >= 0")
     if reader.problems:
         raise SettingsError(reader.problems)
     return settings

@@ -22,7 +22,11 @@ from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_BODY, Client
 from ..core import devplatform
 from ..lti.forms import auto_submit_form
 from ..lti.toolkeys import SigningKey
+from ..core.launch import AGS_CLAIM, DEEP_LINKING_CLAIM, NRPS_CLAIM
 from .oidc import mint_login_hint
+from .deeplinking import deep_linking_settings
+from .outcomes import sourcedid
+from .services import ags_claim, memberships_url
 
 # Short role names of the CLI -> what an LMS sends in each version.
 LTI11_ROLES = {
@@ -56,6 +60,13 @@ class LaunchSpec:
     email: str = ""
     custom: Mapping[str, str] = field(default_factory=dict)
     resource_link_id: str = "coursehub-link-1"
+    # The LMS offers its services: LTI 1.3 AGS and NRPS claims; LTI 1.1 a learner's grade slot
+    # (lis_outcome_service_url, lis_result_sourcedid). ``lineitem``: the AGS line item bound to
+    # the link (as deep linking makes one), by the dev platform's id.
+    services: bool = False
+    lineitem: int | None = None
+    # LTI 1.3: an instructor's deep linking request (add a link) instead of a link's launch.
+    deep_linking: bool = False
 
     @property
     def course_context_id(self) -> str:
@@ -137,7 +148,11 @@ def lti11_launch(
 ) -> tuple[str, dict[str, str]]:
     """(launch URL, signed form fields) of an LTI 1.1 launch against the hub at ``base_url``."""
     url = base_url.rstrip("/") + "/hub/lti/launch"
-    return url, sign_lti11(url, lti11_fields(spec), consumer_key, secret, **sign_kwargs)
+    fields = lti11_fields(spec)
+    if spec.services and "student" in spec.role.split(","):
+        fields["lis_outcome_service_url"] = f"{devplatform.INTERNAL_BASE}/outcomes"
+        fields["lis_result_sourcedid"] = sourcedid(secret, spec.course_context_id, spec.resource_link_id, spec.user)
+    return url, sign_lti11(url, fields, consumer_key, secret, **sign_kwargs)
 
 
 def lti13_message_claims(spec: LaunchSpec, target_link_uri: str, deployment_id: str = "1") -> dict[str, Any]:
@@ -167,6 +182,16 @@ def lti13_message_claims(spec: LaunchSpec, target_link_uri: str, deployment_id: 
         CLAIM + "custom": {str(k): str(v) for k, v in spec.custom.items()},
         CLAIM + "tool_platform": {"name": "coursehub development platform", "guid": "coursehub-dev"},
         CLAIM + "launch_presentation": {"document_target": "window", "locale": "en"},
+        **(services_claims(spec) if spec.services else {}),
+    }
+
+
+def services_claims(spec: LaunchSpec) -> dict[str, Any]:
+    """The AGS and NRPS claims the dev platform puts in a launch of ``spec``'s context."""
+    return {
+        AGS_CLAIM: ags_claim(spec.course_context_id, spec.lineitem),
+        NRPS_CLAIM: {"context_memberships_url": memberships_url(spec.course_context_id),
+                     "service_versions": ["2.0"]},
     }
 
 
@@ -182,8 +207,13 @@ def lti13_login_url(
 ) -> str:
     """The dev platform's login-initiation URL for ``spec`` (GET it, follow the redirects)."""
     base = base_url.rstrip("/")
-    target = base + "/hub/"
+    target = base + ("/hub/coursehub/deep-link" if spec.deep_linking else "/hub/")
     claims = lti13_message_claims(spec, target, deployment_id)
+    if spec.deep_linking:
+        claims.pop(CLAIM + "resource_link", None)
+        claims[CLAIM + "message_type"] = "LtiDeepLinkingRequest"
+        claims[DEEP_LINKING_CLAIM] = deep_linking_settings(
+            base, dev_key, spec.course_context_id, client_id, deployment_id, issuer)
     claims.update(extra_claims or {})
     params = {
         "iss": issuer,

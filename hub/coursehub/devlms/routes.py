@@ -6,8 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.devplatform import AUTHORIZE_PATH, BASE_PATH, JWKS_PATH
+from .deeplinking import RETURN_PATH, DevDeepLinkReturnHandler
 from .oidc import DevAuthorizeHandler, DevJWKSHandler
+from .outcomes import DevOutcomesHandler
 from .registration import DevOpenIDConfigurationHandler, DevRegistrationHandler
+from .services import (
+    DevFaultsHandler, DevGradebookHandler, DevLineItemsHandler, DevMembershipsHandler, DevRosterHandler,
+    DevScoresHandler, DevTokenHandler,
+)
 
 
 def handlers() -> list[tuple[str, Any]]:
@@ -16,4 +22,13 @@ def handlers() -> list[tuple[str, Any]]:
         ("/" + JWKS_PATH, DevJWKSHandler),
         (f"/{BASE_PATH}/.well-known/openid-configuration", DevOpenIDConfigurationHandler),
         (f"/{BASE_PATH}/register", DevRegistrationHandler),
+        (f"/{BASE_PATH}/token", DevTokenHandler),
+        (f"/{BASE_PATH}/ags/([^/]+)/lineitems", DevLineItemsHandler),
+        (rf"/{BASE_PATH}/ags/([^/]+)/lineitems/(\d+)/lineitem/scores", DevScoresHandler),
+        (f"/{BASE_PATH}/outcomes", DevOutcomesHandler),
+        (f"/{BASE_PATH}/nrps/([^/]+)/memberships", DevMembershipsHandler),
+        (f"/{BASE_PATH}/roster", DevRosterHandler),
+        (RETURN_PATH.removeprefix("/hub"), DevDeepLinkReturnHandler),
+        (f"/{BASE_PATH}/gradebook", DevGradebookHandler),
+        (f"/{BASE_PATH}/faults", DevFaultsHandler),
     ]

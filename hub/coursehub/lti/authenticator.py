@@ -42,9 +42,11 @@ from .handlers import LTI11LaunchHandler, LTI13LaunchCallbackHandler, LTI13Login
 from .jwks import JWKSCache
 from .lti11 import verify_lti11
 from .registration import RegistrationHandler
+from .services import ServiceClient
 from .toolkeys import SigningKey, ToolJWKSHandler
 
 OPEN_PATH = "coursehub/open"
+DEEP_LINK_PATH = "coursehub/deep-link"
 
 
 class CoursehubAuthenticator(Authenticator):
@@ -133,8 +135,11 @@ class CoursehubAuthenticator(Authenticator):
         super().__init__(**kwargs)
         if self.settings is None:
             raise ValueError("CoursehubAuthenticator needs c.CoursehubAuthenticator.settings (coursehub.config)")
+        self.service_client: ServiceClient | None = None
         if os.path.exists(self.settings.lti13_key_file):
             self.tool_key = SigningKey.from_file(self.settings.lti13_key_file)
+            # One per hub process: its access tokens are cached across grade sends and syncs.
+            self.service_client = ServiceClient(self.tool_key)
         else:
             self.log.error(logline("tool_key", action="missing", path=self.settings.lti13_key_file,
                                    message="LTI 1.3 registration and the LMS services need it; run make secrets"))
@@ -236,6 +241,14 @@ class CoursehubAuthenticator(Authenticator):
             launch = launch_from_lti13(claims, self.settings.lti13_username_key)
         except LaunchError as error:
             raise self.refuse(handler, error.status, "bad_launch", "1.3", platform.issuer, error.message)
+        if launch.is_deep_linking:
+            if launch.role == "student":
+                raise self.refuse(handler, 403, "deep_link_student", "1.3", platform.issuer,
+                                  "Only the course's instructors and teaching assistants can add coursehub "
+                                  "links to it; as a student, open a link your instructor made.")
+            if not str(launch.deep_linking.get("deep_link_return_url") or "").startswith(("https://", "http://")):
+                raise self.refuse(handler, 400, "bad_deep_link", "1.3", platform.issuer,
+                                  "The LMS's deep linking request has no deep_link_return_url.")
         return await self._auth_model(handler, launch, "1.3", platform.issuer, claims)
 
     async def _auth_model(
@@ -251,12 +264,14 @@ class CoursehubAuthenticator(Authenticator):
             # None: JupyterHub's sync_groups would replace every membership; the handler calls
             # sync_course_groups on the loaded user after login instead (one lookup, not two).
             "groups": None,
-            # The other courses' launches join in authstate.keep_course_launches.
+            # The other courses' launches join in authstate.keep_course_launches. A deep linking
+            # request is kept beside them: it must not become the course server's launch.
             "auth_state": {
                 "version": version,
                 "platform": platform,
                 "launch": launch.to_dict(),
-                "launches": {course_id: launch.to_dict()},
+                "launches": {} if launch.is_deep_linking else {course_id: launch.to_dict()},
+                "deep_linking": {course_id: launch.to_dict()} if launch.is_deep_linking else {},
                 "claims": dict(claims),
             },
         }
@@ -302,6 +317,8 @@ class CoursehubAuthenticator(Authenticator):
 
         An LTI 1.3 ``target_link_uri`` pointing at the hub's root is not an explicit next.
         """
+        if launch is not None and launch.is_deep_linking:
+            return url_path_join(handler.hub.base_url, DEEP_LINK_PATH, launch.course_id)
         default = url_path_join(handler.hub.base_url, OPEN_PATH, launch.course_id) if launch else \
             url_path_join(handler.hub.base_url, "home")
         candidates = []

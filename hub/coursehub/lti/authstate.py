@@ -30,5 +30,7 @@ def keep_course_launches(
     launch of its own course, so the launches of the user's other courses are kept next to
     this one."""
     new = dict(auth_model["auth_state"])
-    new["launches"] = {**((existing or {}).get("launches") or {}), **(new.get("launches") or {})}
+    old = existing or {}
+    for key in ("launches", "deep_linking"):
+        new[key] = {**(old.get(key) or {}), **(new.get(key) or {})}
     return new

@@ -137,10 +137,12 @@ class PlatformRegistry:
             return [_entry(r) for r in conn.execute(select(platforms).where(or_(*clauses)).order_by(platforms.c.id))]
 
     def set_platform_enabled_sync(self, entry_id: int, enabled: bool) -> None:
+        self.create_tables()
         with self.engine.begin() as conn:
             conn.execute(update(platforms).where(platforms.c.id == entry_id).values(enabled=enabled))
 
     def remove_platform_sync(self, entry_id: int) -> None:
+        self.create_tables()
         with self.engine.begin() as conn:
             conn.execute(delete(platforms).where(platforms.c.id == entry_id))
 

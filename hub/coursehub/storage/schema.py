@@ -173,6 +173,105 @@ registration_secrets = Table(
     Column("used_by", String(MAX_KEY_LENGTH), nullable=True),
 )
 
+# What the LMS said at launches, for the services that call it back later (grades, roster):
+# one row per resource link of a course (its assignment, AGS and outcome endpoints) ...
+lti_links = Table(
+    "coursehub_lti_links",
+    metadata,
+    Column("course_id", String(64), primary_key=True),
+    Column("platform", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("resource_link_id", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("version", String(8), nullable=False),
+    Column("client_id", String(MAX_KEY_LENGTH), nullable=False, default=""),
+    Column("deployment_id", String(MAX_KEY_LENGTH), nullable=False, default=""),
+    Column("assignment", String(128), nullable=False, default=""),
+    Column("lineitems_url", String(2048), nullable=False, default=""),
+    Column("lineitem_url", String(2048), nullable=False, default=""),
+    Column("ags_scopes", Text, nullable=False, default=""),
+    Column("outcome_url", String(2048), nullable=False, default=""),
+    Column("memberships_url", String(2048), nullable=False, default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# ... one per person of a course (their LMS user id; names and email as the LMS shares them) ...
+lti_members = Table(
+    "coursehub_lti_members",
+    metadata,
+    Column("course_id", String(64), primary_key=True),
+    Column("username", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("platform", String(MAX_KEY_LENGTH), nullable=False),
+    Column("version", String(8), nullable=False),
+    Column("lms_user_id", String(MAX_KEY_LENGTH), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("given_name", String(256), nullable=False, default=""),
+    Column("family_name", String(256), nullable=False, default=""),
+    Column("email", String(256), nullable=False, default=""),
+    # active; inactive (the LMS's roster says so); left (no longer in the LMS's roster). A
+    # member is never deleted: their work and grades stay.
+    Column("status", String(16), nullable=False, default="active"),
+    Column("last_launch", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# ... and one per student per LTI 1.1 link: the grade slot (lis_result_sourcedid) of that link.
+outcome_slots = Table(
+    "coursehub_outcome_slots",
+    metadata,
+    Column("course_id", String(64), primary_key=True),
+    Column("username", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("platform", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("resource_link_id", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("sourcedid", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# The line item coursehub sends an assignment's scores to, per platform client.
+lineitems = Table(
+    "coursehub_lineitems",
+    metadata,
+    Column("course_id", String(64), primary_key=True),
+    Column("assignment", String(128), primary_key=True),
+    Column("platform", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("client_id", String(MAX_KEY_LENGTH), primary_key=True),
+    Column("lineitem_url", String(2048), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+# Every grade send: what, when, and what the LMS answered (a resend compares with the last).
+grade_sends = Table(
+    "coursehub_grade_sends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("course_id", String(64), nullable=False),
+    Column("assignment", String(128), nullable=False),
+    Column("username", String(MAX_KEY_LENGTH), nullable=False),
+    Column("version", String(8), nullable=False, default=""),
+    Column("target", String(2048), nullable=False, default=""),
+    Column("score_given", Float, nullable=True),
+    Column("score_maximum", Float, nullable=True),
+    # sent, failed, impossible, skip
+    Column("status", String(16), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Index("ix_coursehub_grade_sends_course", "course_id", "assignment", "username"),
+)
+# Every roster sync of a course (NRPS): when, how it went, what it found.
+roster_syncs = Table(
+    "coursehub_roster_syncs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("course_id", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("members", Integer, nullable=False, default=0),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_coursehub_roster_syncs_course", "course_id", "id"),
+)
+
+# Per-course choices made on the course page (e.g. send grades when feedback is released).
+course_options = Table(
+    "coursehub_course_options",
+    metadata,
+    Column("course_id", String(64), primary_key=True),
+    Column("send_on_feedback", Boolean, nullable=True),
+)
+
 # Changes to tables an older coursehub created: (table, column that must go). Before 0.2 the
 # graders table kept a copy of the two ids, which could disagree with ``uids``.
 _DROPPED_COLUMNS = (("coursehub_graders", "grader_uid"), ("coursehub_graders", "course_gid"))

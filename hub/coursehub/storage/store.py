@@ -3,18 +3,20 @@
 SQLAlchemy Core on the hub's ``db_url`` (Postgres in production, SQLite for local dev). The
 tables are in schema.py; each concern's statements in a mixin of its own: registry.py
 (courses, uids, graders), replay.py (LTI nonces and states), platforms.py (the LTI 1.3
-platform registry and dynamic registration secrets).
+platform registry and dynamic registration secrets), ledger.py (what launches said, for
+the grades and roster services, and every grade send).
 """
 
 from __future__ import annotations
 
 from .database import Database
+from .ledger import Ledger
 from .platforms import PlatformRegistry
 from .registry import Registry
 from .replay import ReplayMemory
 
 
-class Store(PlatformRegistry, ReplayMemory, Registry, Database):
+class Store(Ledger, PlatformRegistry, ReplayMemory, Registry, Database):
     """coursehub's tables. ``*_sync`` methods block; the others run them on the pool (or
     inline, for the one-statement writes of a login)."""
 

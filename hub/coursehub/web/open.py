@@ -4,22 +4,34 @@ since it started (never silently reuses a stale one), then spawns or enters it."
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from ..core.launch import NRPS_CLAIM
 from ..core.logline import duration_ms, logline
+from ..grading.nrps import sync_if_due
 from ..grading.provision import ProvisionError, ensure_course
 from ..grading.roster import add_student
 from ..lti.checks import Refusal
 from ..spawners.plans import NoLaunch, launch_for, plan_for
+from ..storage import runtime
 
 
 class OpenCourseHandler(BaseHandler):
     def initialize(self, coursehub_settings):
         self.coursehub_settings = coursehub_settings
+
+    async def remember_services(self, launch) -> None:
+        """What the LMS said for calling it back (grades, roster); never fails the launch."""
+        try:
+            await runtime.store(self.coursehub_settings).record_launch(launch)
+        except Exception:  # noqa: BLE001 - a grade slot lost is reported at send time
+            self.log.exception(logline("launch", action="record_failed", user=launch.username,
+                                       course=launch.course_id))
 
     async def get(self, course: str):
         started = time.perf_counter()
@@ -46,6 +58,7 @@ class OpenCourseHandler(BaseHandler):
             plan = await plan_for(self.coursehub_settings, launch)
         except web.HTTPError as error:
             raise refused("bad_param", error.status_code, error.log_message) from None
+        await self.remember_services(launch)
         if launch.role == "student":
             await add_student(self.coursehub_settings, launch)
         else:
@@ -62,6 +75,10 @@ class OpenCourseHandler(BaseHandler):
                     f"reason=provisioning_failed course={course}').",
                     step=error.step, error=str(error.cause),
                 ) from None
+            if NRPS_CLAIM in launch.outcomes:
+                # The LMS's roster into the gradebook, in the background: the launch never waits.
+                asyncio.ensure_future(sync_if_due(self.coursehub_settings, course,
+                                                  getattr(self.authenticator, "service_client", None)))
         # A course's named server exists only after its first spawn (the spawn page makes it).
         spawner = user.spawners[course] if course in user.orm_spawners else None
         if spawner is not None and spawner.ready and await spawner.poll() is not None:
