@@ -27,17 +27,22 @@ if [ "$ENGINE" = podman ]; then build_format=(--format docker); fi
 if [ "$ENGINE" = podman ] && [ "${PODMAN_IMAGES:-docker}" = docker ] && docker info >/dev/null 2>&1; then
     # Docker's images, as they are (Docker's `make build` keeps them current): one save of all
     # that Podman lacks, or holds with another id, so shared layers travel once.
-    moving=() remaining=()
+    moving=() remaining=() replaced=()
     for image in $IMAGES; do
         docker_id="$(docker image inspect -f '{{.Id}}' "coursehub/$image:$TAG" 2>/dev/null)" \
             || { remaining+=("$image"); continue; }
-        [ "$(podman image inspect -f '{{.Id}}' "coursehub/$image:$TAG" 2>/dev/null)" = "${docker_id#sha256:}" ] \
-            || moving+=("coursehub/$image:$TAG")
+        podman_id="$(podman image inspect -f '{{.Id}}' "coursehub/$image:$TAG" 2>/dev/null || true)"
+        if [ "$podman_id" != "${docker_id#sha256:}" ]; then
+            moving+=("coursehub/$image:$TAG")
+            [ -z "$podman_id" ] || replaced+=("$podman_id")
+        fi
     done
     if [ ${#moving[@]} -gt 0 ]; then
         started=$SECONDS
         step "moving ${#moving[@]} images from Docker to Podman: ${moving[*]}"
         docker save "${moving[@]}" | podman load -q >/dev/null
+        # The versions they replace, unless a container still runs one (podman then refuses).
+        [ ${#replaced[@]} -eq 0 ] || podman rmi "${replaced[@]}" >/dev/null 2>&1 || true
         echo "    done in $((SECONDS - started)) s"
     else
         step "Podman holds Docker's coursehub images of $TAG"
