@@ -11,16 +11,7 @@ if [ "$ENGINE" = podman ]; then
     podman_api_answers || scripts/podman-setup.sh service >&2
     export DOCKER_HOST="unix://$PODMAN_SOCKET" COURSEHUB_ENGINE_SOCKET="$PODMAN_SOCKET"
 fi
-# A host port of the proxy as Compose publishes it, [address:]port, on COURSEHUB_BIND.
-# NOTE: through Podman 4.3's Docker API an explicit 0.0.0.0 publishes a port that nobody
-# reaches (netavark 1.4 matches the destination 0.0.0.0/32 literally); without an address
-# Podman listens on all of them, which is what 0.0.0.0 means on Docker.
-publish() {
-    local bind
-    bind="$(setting COURSEHUB_BIND)"
-    bind="${bind:-0.0.0.0}"
-    if [ "$ENGINE" = podman ] && [ "$bind" = 0.0.0.0 ]; then echo "$1"; else echo "$bind:$1"; fi
-}
+# The proxy's host ports as Compose publishes them (lib.sh publish).
 port="$(setting COURSEHUB_PORT)"
 COURSEHUB_PUBLISH="$(publish "${port:-8000}")"
 export COURSEHUB_PUBLISH

@@ -66,6 +66,16 @@ config_hash() {
     { for file in "${files[@]}"; do printf '%s\0' "${file##*/}"; cat "$file"; done; } \
         | sha256sum | cut -c1-16
 }
+# Host port $1 as Compose publishes it on COURSEHUB_BIND: [address:]port.
+# NOTE: through Podman 4.3's Docker API an explicit 0.0.0.0 publishes a port that nobody
+# reaches (netavark 1.4 matches the destination 0.0.0.0/32 literally); without an address
+# Podman listens on all of them, which is what 0.0.0.0 means on Docker.
+publish() {
+    local bind
+    bind="$(setting COURSEHUB_BIND)"
+    bind="${bind:-0.0.0.0}"
+    if [ "$ENGINE" = podman ] && [ "$bind" = 0.0.0.0 ]; then echo "$1"; else echo "$bind:$1"; fi
+}
 tls_on() { [ -s "$TLS_DIR/tls.crt" ] && [ -s "$TLS_DIR/tls.key" ]; }
 # Whether something already listens on 127.0.0.1:$1.
 port_in_use() { python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)) != 0)"; }
