@@ -193,7 +193,7 @@ def test_student_server_on_podman_runs_as_its_uid_with_limits_and_data_volume_bi
 
 def test_instructor_launch_provisions_the_formgrader_on_podman(podman):
     started = time.monotonic()
-    session, course, _ = launch(podman, "instructor")
+    session, course, instructor = launch(podman, "instructor")
     wait_until(lambda: formgrader_ready(podman, session, course), 120, 1,
                "the formgrader to answer", logs=lambda: podman.logs("hub", 80))
     print(f"\nfigure: first instructor launch -> formgrader ready on podman {time.monotonic() - started:.1f} s")
@@ -207,6 +207,18 @@ def test_instructor_launch_provisions_the_formgrader_on_podman(podman):
     assert host["PidsLimit"] == GRADER_PIDS and "no-new-privileges" in host["SecurityOpt"]
     assert host["RestartPolicy"]["Name"] == "unless-stopped"
     assert podman_exec(grader["Name"], "grep -E '^CapEff' /proc/1/status").split() == ["CapEff:", "0" * 16]
+    # The instructor's own server shares the course group with the grader (group_add), and so
+    # writes the course folder. NOTE: `podman exec --user uid:gid` drops supplementary groups
+    # (Docker's keeps them), so the server's own process is read, and exec runs without --user.
+    session.get(f"{podman.url}/hub/spawn/{instructor}/{course}", timeout=60)
+    wait_until(lambda: (podman.api("GET", f"/users/{instructor}").json()["servers"].get(course) or {}).get("ready"),
+               READY_TIMEOUT, 1, "the instructor's server", logs=lambda: podman.logs("hub", 60))
+    server = podman.container_of(instructor, course).name
+    touch(podman, instructor, course)
+    course_gid = grader["Config"]["User"].split(":")[1]
+    assert podman_inspect(server)["HostConfig"]["GroupAdd"] == [course_gid]
+    assert course_gid in podman_exec(server, "grep ^Groups /proc/1/status").split()
+    assert podman_exec(server, "touch /srv/nbgrader/course/written && stat -c %g /srv/nbgrader/course").split() == [course_gid]
 
 
 def test_launch_to_ready_beside_docker(podman, stack):
@@ -229,6 +241,8 @@ def test_idle_servers_are_culled_on_podman(podman, student):
                "the culler to stop the idle server and the hub to remove its container",
                logs=lambda: podman.logs("hub", 60))
     assert not podman.api("GET", f"/users/{user}").json()["servers"].get(course)
+    assert any("idle-culler" in line and f"DELETE /hub/api/users/{user}/servers/{course}" in line
+               for line in podman.logs("hub", 3000).splitlines()), "the culler did not stop it"
 
 
 def test_backup_and_restore_on_podman(podman, tmp_path):
