@@ -138,9 +138,10 @@ def test_the_stack_runs_on_podman_with_dockers_images(podman):
     ps = run("make", "-s", "ps", "ENGINE=podman", timeout=120)
     assert ps.returncode == 0, ps.stdout + ps.stderr
     for service in ("proxy", "hub", "postgres"):
-        line = next(l for l in ps.stdout.splitlines() if f"_{service}_" in l)
+        name = podman.container(service).name
+        line = next(l for l in ps.stdout.splitlines() if l.startswith(name))
         assert "(healthy)" in line, ps.stdout
-        container = podman_inspect(f"{PODMAN_STACK}_{service}_1")
+        container = podman_inspect(name)
         assert container["Config"]["Labels"]["com.docker.compose.project"] == PODMAN_STACK
         # The project's image of this tag in Podman's own store (moved from Docker or built).
         image = subprocess.run(["podman", "image", "inspect", "-f", "{{.Id}}", f"coursehub/{service}:{TAG}"],
@@ -151,7 +152,7 @@ def test_the_stack_runs_on_podman_with_dockers_images(podman):
                                capture_output=True, text=True).stdout.split()
     assert in_docker == []
     # The hub reaches Podman's API through the socket mounted where Docker's would be.
-    mounts = {m["Destination"]: m["Source"] for m in podman_inspect(f"{PODMAN_STACK}_hub_1")["Mounts"]}
+    mounts = {m["Destination"]: m["Source"] for m in podman_inspect(podman.container("hub").name)["Mounts"]}
     assert mounts["/var/run/docker.sock"] == PODMAN_SOCKET
     status = run("make", "-s", "status", "ENGINE=podman", timeout=120)
     assert status.returncode == 0 and "courses:" in status.stdout, status.stdout + status.stderr
