@@ -11,6 +11,17 @@ DOWN_SCRIPT := $(if $(filter swarm,$(MODE)),scripts/swarm-down.sh,scripts/down.s
 ifeq ($(filter compose swarm,$(MODE)),)
 $(error MODE must be compose or swarm, not '$(MODE)')
 endif
+# ENGINE=docker (default) or podman: the same images and compose file on rootful Podman, through
+# its Docker-compatible API (scripts/podman-setup.sh installs and starts it; stack coursehub-podman,
+# env/coursehub-podman.env). Swarm mode is Docker's.
+ENGINE ?= docker
+export COURSEHUB_ENGINE := $(ENGINE)
+ifeq ($(filter docker podman,$(ENGINE)),)
+$(error ENGINE must be docker or podman, not '$(ENGINE)')
+endif
+ifeq ($(MODE)-$(ENGINE),swarm-podman)
+$(error MODE=swarm runs on a Docker swarm; Podman has no swarm mode)
+endif
 
 .DEFAULT_GOAL := help
 .PHONY: help up down build secrets logs ps lti-config registration-url platforms grades grades-send roster-sync params status test test-unit \
@@ -19,14 +30,14 @@ endif
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-up: ## build what is missing, start proxy + postgres + hub, wait for health, print LMS values; MODE=swarm deploys to a swarm
+up: ## build what is missing, start proxy + postgres + hub, wait for health, print LMS values; MODE=swarm deploys to a swarm; ENGINE=podman runs on Podman
 	@$(UP_SCRIPT)
 
 down: ## stop the stack and remove its containers (user servers and graders too); data stays; MODE=swarm too
 	@$(DOWN_SCRIPT)
 
-build: ## (re)build every image
-	@scripts/build-images.sh
+build: ## (re)build every image (ENGINE=podman: with podman build)
+	@PODMAN_IMAGES=build scripts/build-images.sh
 
 secrets: ## write env/coursehub.env, settings.yaml and keys if missing (never overwrites)
 	@scripts/secrets.sh

@@ -14,9 +14,9 @@ OUT_DIR="${COURSEHUB_BACKUP_DIR:-backups}"
 started=$SECONDS
 umask 077
 
-[ -e "$ENV_FILE" ] || fail "$ENV_FILE is missing: nothing to back up here (make up first)"
+[ -e "$ENV_FILE" ] || fail "$ENV_FILE is missing: nothing to back up here (make up$ON_ENGINE first)"
 POSTGRES_USER="$(setting POSTGRES_USER)"; POSTGRES_USER="${POSTGRES_USER:-coursehub}"
-docker volume inspect "$STACK-data" >/dev/null 2>&1 || fail "no volume $STACK-data"
+engine volume inspect "$STACK-data" >/dev/null 2>&1 || fail "no volume $STACK-data"
 # MODE=swarm: the same archive from the swarm stack, run on the manager that holds its volumes
 # (docker-stack.yml pins postgres and the hub there); `make restore` of either mode reads it.
 MODE="${MODE:-compose}"
@@ -32,14 +32,14 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 archive="$OUT_DIR/coursehub-$stamp.tar.gz"
 
 step "database: pg_dumpall (hub database and course gradebooks)"
-docker exec -i "$postgres" pg_dumpall -U "$POSTGRES_USER" > "$work/postgres.sql" \
+engine exec -i "$postgres" pg_dumpall -U "$POSTGRES_USER" > "$work/postgres.sql" \
     || fail "pg_dumpall failed"
 echo "    $(du -h "$work/postgres.sql" | cut -f1)"
 
 step "files: volume $STACK-data (numeric owners, modes, setgid bits)"
 # tar exits 1 when a file changed while it was read (a running server): still a usable copy.
 rc=0
-docker run --rm --network none --user 0 -v "$STACK-data:/data:ro" -v "$(realpath "$work"):/out" \
+engine run --rm --network none --user 0 -v "$STACK-data:/data:ro" -v "$(realpath "$work"):/out" \
     --entrypoint tar "$HELPER_IMAGE" --numeric-owner -cpf /out/data.tar -C /data . || rc=$?
 [ "$rc" -le 1 ] || fail "tar of $STACK-data failed (exit $rc)"
 echo "    $(du -h "$work/data.tar" | cut -f1)"
@@ -55,6 +55,7 @@ coursehub backup
 created_utc=$stamp
 stack=$STACK
 mode=$MODE
+engine=$ENGINE
 version=$(cat VERSION)
 image_tag=$COURSEHUB_IMAGE_TAG
 EOF
@@ -66,4 +67,4 @@ chmod 600 "$archive.part"
 mv "$archive.part" "$archive"
 echo "wrote $archive ($(du -h "$archive" | cut -f1), mode 0600) in $((SECONDS - started)) s"
 echo "It contains SECRETS (crypt key, database password, LTI secrets and keys): store it like a password."
-echo "Next: copy it off this host; 'make restore FILE=$archive' brings it back."
+echo "Next: copy it off this host; 'make restore$ON_ENGINE FILE=$archive' brings it back."

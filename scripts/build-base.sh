@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Builds the local Debian bookworm base image when the upstream one cannot be pulled.
 # Hosts without a container registry (ENVIRONMENT: no registry, Debian's apt reachable)
-# get the same userland as debian:bookworm-slim from debootstrap + `docker import`.
+# get the same userland as debian:bookworm-slim from debootstrap + `docker import` (or
+# `podman import` with ENGINE=podman, which takes Docker's base instead when Docker has one).
 set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 TAG="${1:-coursehub/base:bookworm}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
-if docker image inspect "$TAG" >/dev/null 2>&1; then
+if engine image inspect "$TAG" >/dev/null 2>&1; then
     echo "base: $TAG already present"
+    exit 0
+fi
+if [ "$ENGINE" = podman ] && docker image inspect "$TAG" >/dev/null 2>&1; then
+    docker save "$TAG" | podman load -q >/dev/null
+    echo "base: $TAG taken from Docker"
     exit 0
 fi
 if ! command -v debootstrap >/dev/null 2>&1; then
@@ -31,7 +39,7 @@ rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache
 echo "deb $MIRROR bookworm main" > "$ROOT/etc/apt/sources.list"
 echo "deb $MIRROR bookworm-updates main" >> "$ROOT/etc/apt/sources.list"
 echo "deb ${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security} bookworm-security main" >> "$ROOT/etc/apt/sources.list"
-tar -C "$ROOT" -c . | docker import \
+tar -C "$ROOT" -c . | engine import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["bash"]' - "$TAG" >/dev/null
-echo "base: imported $TAG ($(docker image inspect -f '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1/1e6}'))"
+echo "base: imported $TAG ($(engine image inspect -f '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1/1e6}'))"

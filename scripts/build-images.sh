@@ -6,24 +6,55 @@
 #   EXTRA_CA_CERTS   a PEM bundle of extra CAs to trust during builds and at run time
 #                    (TLS-inspecting networks); default: the host's own bundle, if any
 #   IMAGES           which images (default: all)
+# With ENGINE=podman the images go into Podman's store: taken from Docker (docker save | podman
+# load) when Docker on this host has them, else built by `podman build` from the same files;
+# PODMAN_IMAGES=build builds every one with Podman (`make build ENGINE=podman`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
 BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
 IMAGES="${IMAGES:-python proxy postgres hub notebook student instructor grader}"
 BUILD_NETWORK="${BUILD_NETWORK:-host}"
 
-step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+engine info >/dev/null 2>&1 || fail "no $ENGINE engine answers (is it running, and may this user use it?)"
 
-if ! docker info >/dev/null 2>&1; then
-    echo "error: no Docker engine answers (is dockerd running, and may this user use it?)" >&2
-    exit 1
+# Podman keeps Docker's HEALTHCHECK only in Docker's image format, not in OCI's (its default).
+build_format=()
+if [ "$ENGINE" = podman ]; then build_format=(--format docker); fi
+
+if [ "$ENGINE" = podman ] && [ "${PODMAN_IMAGES:-docker}" = docker ] && docker info >/dev/null 2>&1; then
+    # Docker's images, as they are (Docker's `make build` keeps them current): one save of all
+    # that Podman lacks, or holds with another id, so shared layers travel once.
+    moving=() remaining=() replaced=()
+    for image in $IMAGES; do
+        docker_id="$(docker image inspect -f '{{.Id}}' "coursehub/$image:$TAG" 2>/dev/null)" \
+            || { remaining+=("$image"); continue; }
+        podman_id="$(podman image inspect -f '{{.Id}}' "coursehub/$image:$TAG" 2>/dev/null || true)"
+        if [ "$podman_id" != "${docker_id#sha256:}" ]; then
+            moving+=("coursehub/$image:$TAG")
+            [ -z "$podman_id" ] || replaced+=("$podman_id")
+        fi
+    done
+    if [ ${#moving[@]} -gt 0 ]; then
+        started=$SECONDS
+        step "moving ${#moving[@]} images from Docker to Podman: ${moving[*]}"
+        docker save "${moving[@]}" | podman load -q >/dev/null
+        # The versions they replace, unless a container still runs one (podman then refuses).
+        [ ${#replaced[@]} -eq 0 ] || podman rmi "${replaced[@]}" >/dev/null 2>&1 || true
+        echo "    done in $((SECONDS - started)) s"
+    else
+        step "Podman holds Docker's coursehub images of $TAG"
+    fi
+    IMAGES="${remaining[*]}"
+    [ -n "$IMAGES" ] || exit 0
+    step "Docker has no ${IMAGES// /, }: building with Podman"
 fi
 
 # The base: upstream when present or pullable, otherwise our local debootstrap import.
-if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    if timeout 60 docker pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
+if ! engine image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    if timeout 60 engine pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
         step "pulled $BASE_IMAGE"
     else
         step "$BASE_IMAGE cannot be pulled here; using a local Debian bookworm base"
@@ -46,7 +77,7 @@ build() { # name, build-args...
     local name="$1"; shift
     local started=$SECONDS
     step "image coursehub/$name:$TAG"
-    if ! docker build --network "$BUILD_NETWORK" -q -f "images/$name/Dockerfile" \
+    if ! engine build "${build_format[@]}" --network "$BUILD_NETWORK" -q -f "images/$name/Dockerfile" \
         -t "coursehub/$name:$TAG" "$@" . >"build/$name.$$.log" 2>&1; then
         tail -n 30 "build/$name.$$.log" >&2
         echo "error: building coursehub/$name failed; full log in build/$name.$$.log" >&2

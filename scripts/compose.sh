@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Runs Compose (v2 plugin or v1 docker-compose, whichever this host has) on the coursehub
-# project with the env file for interpolation. Everything else passes through.
+# project with the env file for interpolation, against Docker or Podman (ENGINE). Everything
+# else passes through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export COURSEHUB_ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
-export COURSEHUB_STACK="${COURSEHUB_STACK:-coursehub}"
 . scripts/lib.sh
+if [ "$ENGINE" = podman ]; then
+    # The Compose tool speaks Docker's API, here Podman's; the hub gets that socket where it
+    # would find Docker's (docker-compose.yml, COURSEHUB_ENGINE_SOCKET), so its code is the same.
+    podman_api_answers || scripts/podman-setup.sh service >&2
+    export DOCKER_HOST="unix://$PODMAN_SOCKET" COURSEHUB_ENGINE_SOCKET="$PODMAN_SOCKET"
+fi
+# The proxy's host ports as Compose publishes them (lib.sh publish).
+port="$(setting COURSEHUB_PORT)"
+COURSEHUB_PUBLISH="$(publish "${port:-8000}")"
+export COURSEHUB_PUBLISH
 # The proxy serves HTTPS when the TLS folder holds a certificate and key; the hub must know
 # (Secure cookies), and the proxy then also redirects plain HTTP on a second port, so every
 # compose call derives both the same way.
@@ -17,7 +26,8 @@ if tls_on; then
     export COURSEHUB_TLS=1
     COURSEHUB_HTTP_PORT="$(http_redirect_port)"
     if [ "$COURSEHUB_HTTP_PORT" != off ]; then
-        export COURSEHUB_HTTP_PORT
+        COURSEHUB_HTTP_PUBLISH="$(publish "$COURSEHUB_HTTP_PORT")"
+        export COURSEHUB_HTTP_PORT COURSEHUB_HTTP_PUBLISH
         COURSEHUB_REDIRECT_TO="$(https_redirect_target)"
         export COURSEHUB_REDIRECT_TO
         files+=(-f docker-compose.redirect.yml)

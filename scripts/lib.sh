@@ -1,14 +1,49 @@
 # Shared by the scripts behind the Makefile (sourced, not run): where a stack's files are,
 # and how progress and errors are printed. Every value can be overridden from the environment.
 export COURSEHUB_IMAGE_TAG="${COURSEHUB_IMAGE_TAG:-$(cat VERSION)}"
-STACK="${COURSEHUB_STACK:-coursehub}"
-ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The container engine (ENGINE in the Makefile): docker, or rootful podman, whose Docker-compatible
+# API on PODMAN_SOCKET serves the Compose tool and the hub (scripts/podman-setup.sh). A Podman
+# stack has its own name and env file (its own secrets, and port 8100 when that file is first
+# written), so on a host with both engines it never meets the Docker stack's port or files.
+# ON_ENGINE is what a make command printed as a next step needs to reach this engine's stack.
+ENGINE="${COURSEHUB_ENGINE:-docker}"
+case "$ENGINE" in
+    docker) default_stack=coursehub default_env_file=env/coursehub.env ON_ENGINE="" ;;
+    podman)
+        default_stack=coursehub-podman default_env_file=env/coursehub-podman.env ON_ENGINE=" ENGINE=podman"
+        export COURSEHUB_NEW_ENV_PORT="${COURSEHUB_NEW_ENV_PORT:-8100}"
+        PODMAN_SOCKET="${COURSEHUB_PODMAN_SOCKET:-/run/podman/podman.sock}" ;;
+    *) fail "ENGINE must be docker or podman, not '$ENGINE'" ;;
+esac
+export COURSEHUB_ENGINE="$ENGINE"
+export COURSEHUB_STACK="${COURSEHUB_STACK:-$default_stack}"
+export COURSEHUB_ENV_FILE="${COURSEHUB_ENV_FILE:-$default_env_file}"
+# The engine's command line. Every subcommand and flag the scripts use means the same in both.
+engine() { command "$ENGINE" "$@"; }
+# Whether Podman's API service answers on its socket (a GET /_ping without curl).
+podman_api_answers() {
+    [ -S "$PODMAN_SOCKET" ] && python3 - "$PODMAN_SOCKET" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(3)
+try:
+    s.connect(sys.argv[1])
+    s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+    sys.exit(0 if s.recv(64).split(b" ")[1:2] == [b"200"] else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+
+STACK="$COURSEHUB_STACK"
+ENV_FILE="$COURSEHUB_ENV_FILE"
 SETTINGS_FILE="${COURSEHUB_SETTINGS_FILE:-settings.yaml}"
 SECRETS_DIR="${COURSEHUB_SECRETS_DIR:-env/secrets}"
 TLS_DIR="${COURSEHUB_TLS_DIR:-tls}"
 HELPER_IMAGE="coursehub/python:$COURSEHUB_IMAGE_TAG"
-step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # A setting as compose resolves it: the environment first, then the env file.
 setting() {
@@ -30,6 +65,16 @@ config_hash() {
     done
     { for file in "${files[@]}"; do printf '%s\0' "${file##*/}"; cat "$file"; done; } \
         | sha256sum | cut -c1-16
+}
+# Host port $1 as Compose publishes it on COURSEHUB_BIND: [address:]port.
+# NOTE: through Podman 4.3's Docker API an explicit 0.0.0.0 publishes a port that nobody
+# reaches (netavark 1.4 matches the destination 0.0.0.0/32 literally); without an address
+# Podman listens on all of them, which is what 0.0.0.0 means on Docker.
+publish() {
+    local bind
+    bind="$(setting COURSEHUB_BIND)"
+    bind="${bind:-0.0.0.0}"
+    if [ "$ENGINE" = podman ] && [ "$bind" = 0.0.0.0 ]; then echo "$1"; else echo "$bind:$1"; fi
 }
 tls_on() { [ -s "$TLS_DIR/tls.crt" ] && [ -s "$TLS_DIR/tls.key" ]; }
 # Whether something already listens on 127.0.0.1:$1.
@@ -83,7 +128,7 @@ prepare_settings() {
     local had_env_file=no
     [ -e "$ENV_FILE" ] && had_env_file=yes
     scripts/secrets.sh
-    if [ "$had_env_file" = no ] && docker volume inspect "$STACK-pgdata" >/dev/null 2>&1; then
+    if [ "$had_env_file" = no ] && engine volume inspect "$STACK-pgdata" >/dev/null 2>&1; then
         fail "the volume $STACK-pgdata exists from an earlier install, but $ENV_FILE was just generated with new secrets, which that database will refuse. Copy the earlier install's env file, settings.yaml and env/secrets/ here and run make up again - or, to start over and DELETE that data, run make clean first."
     fi
     set -a; . "$ENV_FILE"; set +a
@@ -92,10 +137,11 @@ prepare_settings() {
 }
 
 # The hub image validates the env file and settings.yaml and names every wrong key, before
-# anything starts.
+# anything starts. A one-shot container needs no health check (Podman without systemd would log
+# an error for each check timer it cannot make).
 check_settings() {
     step "checking $ENV_FILE and $SETTINGS_FILE"
-    docker run --rm --network none --env-file "$ENV_FILE" \
+    engine run --rm --no-healthcheck --network none --env-file "$ENV_FILE" \
         -e COURSEHUB_SETTINGS=/srv/coursehub/settings.yaml -e COURSEHUB_IMAGE_TAG -e COURSEHUB_TLS \
         -v "$(realpath "$SETTINGS_FILE")":/srv/coursehub/settings.yaml:ro \
         "coursehub/hub:$COURSEHUB_IMAGE_TAG" python3 -m coursehub.cli.check \
@@ -125,5 +171,25 @@ PY
             fail "the hub did not become healthy in time; the logs above say why"
         fi
         sleep 2
+    done
+}
+
+# Podman 4.3 runs health checks from systemd timers; without systemd they never run, a container
+# stays "starting", and Compose waits forever on `depends_on: condition: service_healthy`. This
+# runs the services' own checks (`podman healthcheck run` records each result, which Compose
+# then reads) until each passes, within COURSEHUB_UP_TIMEOUT (default 180 s) in all.
+podman_wait_healthy() {
+    local service id deadline=$((SECONDS + ${COURSEHUB_UP_TIMEOUT:-180}))
+    for service in "$@"; do
+        id="$(scripts/compose.sh ps -q "$service")"
+        [ -n "$id" ] || fail "no $service container in $STACK: scripts/compose.sh ps"
+        until podman healthcheck run "$id" >/dev/null 2>&1; do
+            if [ $SECONDS -ge $deadline ]; then
+                scripts/compose.sh logs --tail 40 "$service"
+                fail "$service did not pass its health check in time; its logs above say why"
+            fi
+            sleep 1
+        done
+        echo "    $service: healthy"
     done
 }

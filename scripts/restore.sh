@@ -23,7 +23,7 @@ FILE="${1:-}"
 umask 077
 work="$(mktemp -d "${TMPDIR:-/tmp}/coursehub-restore.XXXXXX")"
 db="$STACK-restore-postgres"
-trap 'docker rm -f "$db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'engine rm -f "$db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 step "checking $FILE"
 tar -C "$work" -xzf "$FILE"
@@ -66,13 +66,13 @@ scripts/build-images.sh >/dev/null
 step "stopping $STACK ($MODE) and recreating its volumes"
 $down >/dev/null
 for volume in data pgdata; do
-    docker volume rm "$STACK-$volume" >/dev/null 2>&1 || true
-    docker volume create --label "com.docker.compose.project=$STACK" \
+    engine volume rm "$STACK-$volume" >/dev/null 2>&1 || true
+    engine volume create --label "com.docker.compose.project=$STACK" \
         --label "com.docker.compose.volume=$volume" "$STACK-$volume" >/dev/null
 done
 
 step "files into $STACK-data"
-docker run --rm --network none --user 0 -v "$STACK-data:/data" -v "$work:/in:ro" \
+engine run --rm --network none --user 0 -v "$STACK-data:/data" -v "$work:/in:ro" \
     --entrypoint tar "$HELPER_IMAGE" --numeric-owner -xpf /in/data.tar -C /data
 
 # The database comes back in a throwaway Postgres on the new volume, without a network, the
@@ -80,25 +80,25 @@ docker run --rm --network none --user 0 -v "$STACK-data:/data" -v "$work:/in:ro"
 step "database"
 printf 'POSTGRES_USER=%s\nPOSTGRES_DB=%s\nPOSTGRES_PASSWORD=%s\n' \
     "$POSTGRES_USER" "$POSTGRES_DB" "$(setting POSTGRES_PASSWORD)" > "$work/postgres.env"
-docker rm -f "$db" >/dev/null 2>&1 || true
-docker run -d --name "$db" --network none --env-file "$work/postgres.env" \
+engine rm -f "$db" >/dev/null 2>&1 || true
+engine run -d --no-healthcheck --name "$db" --network none --env-file "$work/postgres.env" \
     -v "$STACK-pgdata:/var/lib/postgresql/data" "coursehub/postgres:$COURSEHUB_IMAGE_TAG" >/dev/null
 deadline=$((SECONDS + 120))
-until docker exec "$db" pg_isready -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -q 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || fail "postgres did not become ready: docker logs $db"
+until engine exec "$db" pg_isready -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -q 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "postgres did not become ready: $ENGINE logs $db"
     sleep 1
 done
 # The fresh cluster already has the hub database (empty) and our role: drop the database so
 # the dump recreates it with its contents; the role's "already exists" is the one error expected.
-docker exec "$db" dropdb -U "$POSTGRES_USER" --if-exists "$POSTGRES_DB"
-docker exec -i "$db" psql -q -U "$POSTGRES_USER" -d postgres -f - \
+engine exec "$db" dropdb -U "$POSTGRES_USER" --if-exists "$POSTGRES_DB"
+engine exec -i "$db" psql -q -U "$POSTGRES_USER" -d postgres -f - \
     < "$work/postgres.sql" > "$work/psql.out" 2> "$work/psql.err" || true
 if grep -v "role \"$POSTGRES_USER\" already exists" "$work/psql.err" | grep -q ERROR; then
     cat "$work/psql.err" >&2
     fail "the database restore reported errors (above)"
 fi
-docker exec "$db" pg_ctl -D /var/lib/postgresql/data -m fast -w stop >/dev/null 2>&1 || true
-docker rm -f "$db" >/dev/null
+engine exec "$db" pg_ctl -D /var/lib/postgresql/data -m fast -w stop >/dev/null 2>&1 || true
+engine rm -f "$db" >/dev/null
 
 step "starting $STACK ($MODE)"
 COURSEHUB_IMAGES_BUILT=1 $up

@@ -3,9 +3,7 @@
 # Existing files are never overwritten: rerunning is safe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ENV_FILE="${COURSEHUB_ENV_FILE:-env/coursehub.env}"
-SECRETS_DIR="${COURSEHUB_SECRETS_DIR:-env/secrets}"
-SETTINGS_FILE="${COURSEHUB_SETTINGS_FILE:-settings.yaml}"
+. scripts/lib.sh
 umask 077
 
 random_hex() { python3 -c "import secrets; print(secrets.token_hex($1))"; }
@@ -13,10 +11,14 @@ random_hex() { python3 -c "import secrets; print(secrets.token_hex($1))"; }
 if [ ! -e "$ENV_FILE" ]; then
     mkdir -p "$(dirname "$ENV_FILE")"
     python3 - "$ENV_FILE" <<'PY'
-import secrets, sys
+import os, secrets, sys
 out = []
+# A second stack on the same host (the Podman one, scripts/lib.sh) starts on a port of its own.
+port = os.environ.get("COURSEHUB_NEW_ENV_PORT")
 for line in open("env/coursehub.env.example"):
-    if line.startswith("COURSEHUB_LTI11_CONSUMERS="):
+    if port and line.startswith("COURSEHUB_PORT="):
+        line = f"COURSEHUB_PORT={port}\n"
+    elif line.startswith("COURSEHUB_LTI11_CONSUMERS="):
         line = f"COURSEHUB_LTI11_CONSUMERS=coursehub-{secrets.token_hex(4)}:{secrets.token_hex(24)}\n"
     elif line.rstrip().endswith("=changeme"):
         line = line.replace("changeme", secrets.token_hex(32))

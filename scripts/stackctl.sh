@@ -13,7 +13,13 @@ shift
 if [ "$MODE" = compose ]; then
     case "$action" in
         logs) exec scripts/compose.sh logs -f --tail 100 ;;
-        ps) exec scripts/compose.sh ps ;;
+        ps)
+            if [ "$ENGINE" = podman ]; then
+                # Without systemd Podman runs no health checks by itself (lib.sh
+                # podman_wait_healthy): run them now, so the health shown is current.
+                for id in $(scripts/compose.sh ps -q); do podman healthcheck run "$id" >/dev/null 2>&1 || true; done
+            fi
+            exec scripts/compose.sh ps ;;
         hub) exec scripts/compose.sh exec -T hub "$@" ;;
         container) exec scripts/compose.sh ps -q "${1:?which service}" ;;
     esac

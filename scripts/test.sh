@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: unit tests, then the integration and browser tests against an isolated compose
-# project (coursehub-test on 127.0.0.1:18000). In CI a missing Docker engine, or any skipped
-# integration test, is a failure: nothing is allowed to pass by not running.
+# project (coursehub-test on 127.0.0.1:18000), and tests/integration/test_podman.py against the
+# same stack on rootful Podman (coursehub-podtest on 127.0.0.1:18600; make up ENGINE=podman
+# installs and starts Podman when needed, as root). In CI a missing Docker engine, or any
+# skipped integration test, is a failure: nothing is allowed to pass by not running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python

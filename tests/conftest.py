@@ -1,6 +1,7 @@
 """Fixtures shared by tests/integration and tests/e2e: one session-wide `stack` (defined here
 once, so both folders in one pytest run share a single stack) and, on any failure of a test
-that used it, `compose ps` and `compose logs` in the report. The stack itself: harness.py."""
+that used a stack (this one or a module's own), its `compose ps` and `compose logs` in the
+report. The stack itself: harness.py."""
 
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ def stack() -> Stack:
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" and report.failed and "stack" in item.fixturenames:
-        running = item.funcargs["stack"]
-        report.sections.append(("compose ps", running.compose("ps", check=False).stdout))
-        report.sections.append(("compose logs", running.logs(tail=120)))
+    if report.when == "call" and report.failed:
+        # Every stack the test used (the session's, or a module's own: Podman, ops).
+        for name in item.fixturenames:
+            running = item.funcargs.get(name)
+            if isinstance(running, Stack):
+                report.sections.append((f"compose ps ({running.name})", running.compose("ps", check=False).stdout))
+                report.sections.append((f"compose logs ({running.name})", running.logs(tail=120)))

@@ -2,8 +2,9 @@
 an isolated project (coursehub-test on 127.0.0.1:18000) with its own env file, secrets,
 settings and volumes, brought up with the README's own scripts.
 
-Tests talk to it only from outside: HTTP through the proxy, the hub REST API, and Docker's
-API to inspect the containers the hub made. Set COURSEHUB_TEST_REUSE=1 to reuse a running
+Tests talk to it only from outside: HTTP through the proxy, the hub REST API, and the engine's
+API (Docker's, or Podman's Docker-compatible one for a stack with engine="podman") to inspect
+the containers the hub made. Set COURSEHUB_TEST_REUSE=1 to reuse a running
 test stack, COURSEHUB_TEST_KEEP=1 to leave it running afterwards; COURSEHUB_TEST_STACK and
 COURSEHUB_TEST_PORT pick another project (e.g. a developer's own, or the load test's).
 The pytest fixture `stack` (tests/conftest.py) wraps start_stack() / stop_stack().
@@ -32,6 +33,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 STACK = os.environ.get("COURSEHUB_TEST_STACK", "coursehub-test")
 PORT = int(os.environ.get("COURSEHUB_TEST_PORT", "18000"))
 WORK = ROOT / "build" / STACK
+# Where scripts/podman-setup.sh serves Podman's API (scripts/lib.sh PODMAN_SOCKET).
+PODMAN_SOCKET = os.environ.get("COURSEHUB_PODMAN_SOCKET", "/run/podman/podman.sock")
 TIMEOUT = 30
 
 from coursehub.core.devplatform import DEV_KEY_FILENAME  # noqa: E402 - hub/ is on the path now
@@ -57,11 +60,12 @@ def wait_until(predicate, timeout: float, interval: float = 0.5, what: str = "co
         time.sleep(interval)
 
 
-def stack_env(name: str, work: Path) -> dict:
+def stack_env(name: str, work: Path, engine: str = "docker") -> dict:
     """The environment under which the README's scripts act on test stack ``name``, whose env
-    file, secrets, settings and folders prepare_files wrote into ``work``."""
+    file, secrets, settings and folders prepare_files wrote into ``work``, on ``engine``."""
     return {
         **os.environ,
+        "COURSEHUB_ENGINE": engine,
         "COURSEHUB_STACK": name,
         "COURSEHUB_ENV_FILE": str(work / "coursehub.env"),
         "COURSEHUB_SECRETS_DIR": str(work / "secrets"),
@@ -79,6 +83,7 @@ class Stack:
     name: str = STACK
     work: Path = WORK
     session: requests.Session = field(default_factory=requests.Session)
+    engine: str = "docker"
 
     @property
     def secrets_dir(self) -> Path:
@@ -89,7 +94,11 @@ class Stack:
         return self.work / "settings.yaml"
 
     def compose_env(self) -> dict:
-        return stack_env(self.name, self.work)
+        return stack_env(self.name, self.work, self.engine)
+
+    def client(self):
+        """A docker-py client of the stack's engine."""
+        return engine_client(self.engine)
 
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -117,10 +126,7 @@ class Stack:
             return False
 
     def container(self, service: str):
-        import docker
-
-        client = docker.from_env()
-        found = client.containers.list(filters={"label": [
+        found = self.client().containers.list(filters={"label": [
             f"com.docker.compose.project={self.name}", f"com.docker.compose.service={service}",
         ]})
         assert found, f"no running {service} container in {self.name}"
@@ -128,9 +134,7 @@ class Stack:
 
     def grader_logs(self, course: str) -> str:
         """The output of `course`'s grader container (the formgrader and nbgrader's logs)."""
-        import docker
-
-        found = docker.from_env().containers.list(all=True, filters={"label": [
+        found = self.client().containers.list(all=True, filters={"label": [
             f"coursehub.stack={self.name}", f"coursehub.grader={course}",
         ]})
         assert found, f"no grader container for {course}"
@@ -138,9 +142,7 @@ class Stack:
 
     def find_container(self, user: str, course: str):
         """The container the hub made for `user`'s server of `course`, or None."""
-        import docker
-
-        found = docker.from_env().containers.list(all=True, filters={"label": [
+        found = self.client().containers.list(all=True, filters={"label": [
             f"coursehub.stack={self.name}", f"coursehub.user={user}", f"coursehub.course={course}",
         ]})
         return found[0] if found else None
@@ -149,6 +151,15 @@ class Stack:
         container = self.find_container(user, course)
         assert container is not None, f"no container for {user}/{course}"
         return container
+
+
+def engine_client(engine: str = "docker"):
+    """docker-py on Docker (DOCKER_HOST or its default socket) or on Podman's API socket."""
+    import docker
+
+    if engine == "podman":
+        return docker.DockerClient(base_url=f"unix://{PODMAN_SOCKET}")
+    return docker.from_env()
 
 
 def read_env(path: Path) -> dict:
@@ -212,18 +223,19 @@ class StackStartError(RuntimeError):
     """`make up` of the test project failed; the message holds the end of its output."""
 
 
-def wipe_project(name: str) -> None:
-    """Removes every container, the network and the volumes of the *test* project `name`, so a
-    run starts from nothing - also when they were left by another checkout, whose env file (and
-    so whose database password) this one does not have. Never used on the admin's project."""
-    assert name != "coursehub", "refusing to wipe the admin's own stack"
+def wipe_project(name: str, engine: str = "docker") -> None:
+    """Removes every container, the network and the volumes of the *test* project `name` on
+    `engine` (its command line: docker or podman), so a run starts from nothing - also when they
+    were left by another checkout, whose env file (and so whose database password) this one does
+    not have. Never used on the admin's project."""
+    assert name not in ("coursehub", "coursehub-podman"), "refusing to wipe the admin's own stack"
     for label in (f"com.docker.compose.project={name}", f"coursehub.stack={name}"):
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"],
+        ids = subprocess.run([engine, "ps", "-aq", "--filter", f"label={label}"],
                              capture_output=True, text=True).stdout.split()
         if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-    subprocess.run(["docker", "volume", "rm", f"{name}-data", f"{name}-pgdata"], capture_output=True)
-    subprocess.run(["docker", "network", "rm", name], capture_output=True)
+            subprocess.run([engine, "rm", "-f", *ids], capture_output=True)
+    subprocess.run([engine, "volume", "rm", f"{name}-data", f"{name}-pgdata"], capture_output=True)
+    subprocess.run([engine, "network", "rm", name], capture_output=True)
 
 
 def start_stack(settings_overrides: dict | None = None, extra_config: str = "") -> Stack:

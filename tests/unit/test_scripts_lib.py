@@ -63,3 +63,33 @@ def test_config_hash_follows_every_file_the_hub_reads_and_nothing_else(tmp_path)
         change()
         seen.add(digest())
     assert len(seen) == 5, "each change must give a new digest"
+
+
+@pytest.mark.parametrize("engine,env_file,expected", [
+    ("docker", "COURSEHUB_BIND=0.0.0.0\n", "0.0.0.0:8100"),
+    ("docker", "COURSEHUB_BIND=127.0.0.1\n", "127.0.0.1:8100"),
+    ("docker", "", "0.0.0.0:8100"),
+    # Podman's Docker API cannot reach a port published on 0.0.0.0: all addresses, unnamed
+    ("podman", "COURSEHUB_BIND=0.0.0.0\n", "8100"),
+    ("podman", "", "8100"),
+    ("podman", "COURSEHUB_BIND=127.0.0.1\n", "127.0.0.1:8100"),
+])
+def test_publish(tmp_path, engine, env_file, expected):
+    assert lib("publish 8100", env_file, tmp_path, COURSEHUB_ENGINE=engine) == expected
+
+
+@pytest.mark.parametrize("engine,expected", [
+    ("docker", "coursehub env/coursehub.env |"),
+    ("podman", "coursehub-podman env/coursehub-podman.env | ENGINE=podman"),
+])
+def test_each_engine_has_its_own_stack_and_env_file(tmp_path, engine, expected):
+    env = {"COURSEHUB_ENGINE": engine, "PATH": "/usr/bin:/bin", "COURSEHUB_IMAGE_TAG": "t"}
+    result = subprocess.run(["bash", "-c", '. scripts/lib.sh && echo "$STACK $ENV_FILE |$ON_ENGINE"'],
+                            cwd=ROOT, capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip() == expected
+
+
+def test_an_unknown_engine_is_refused():
+    result = subprocess.run(["bash", "-c", ". scripts/lib.sh"], cwd=ROOT, capture_output=True, text=True,
+                            env={"COURSEHUB_ENGINE": "lxc", "PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0 and "ENGINE must be docker or podman, not 'lxc'" in result.stderr
