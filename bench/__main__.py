@@ -12,7 +12,7 @@ import sys
 import time
 import traceback
 
-from . import images, jwks_slow, launch, login, makeup, memory
+from . import images, jwks_slow, launch, lms, login, makeup, memory
 from .stack import Bench, down, progress, up
 from .table import Row, as_row, render
 
@@ -23,6 +23,7 @@ ROWS = [
     ("login", login.rows),
     ("makeup", makeup.rows),
     ("jwks_slow", jwks_slow.rows),
+    ("lms", lms.rows),
 ]
 
 

@@ -13,7 +13,7 @@ from .storage import dbcheck
 from .tasks.feedback import watch_feedback
 from .tasks.routes import watch_routes
 from .web.course import (
-    CourseOptionsHandler, GradesHandler, RosterHandler, RosterSyncHandler, SendGradesHandler,
+    CourseOptionsHandler, CoursesHandler, GradesHandler, RosterHandler, RosterSyncHandler, SendGradesHandler,
 )
 from .web.api import ProvisionCourseHandler
 from .web.deeplink import DeepLinkHandler
@@ -181,6 +181,7 @@ def apply_auth(c, settings: Settings) -> None:
         (rf"{course}/roster", RosterHandler),
         (rf"{course}/roster/sync", RosterSyncHandler),
         (r"/coursehub/deep-link/([a-z0-9-]{1,30})", DeepLinkHandler),
+        (r"/coursehub/courses", CoursesHandler),
     ]
     handlers = [(pattern, handler, {"coursehub_settings": settings}) for pattern, handler in handlers]
     if settings.dev_platform:

@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from coursehub.core import devplatform
 from coursehub.devlms.launcher import LaunchSpec, lti11_launch, lti13_login_url
 from coursehub.lti.toolkeys import SigningKey
-from harness import consumer, lti11_login, unique, wait_until
+from harness import consumer, lti11_login, lti13_login, unique, wait_until
 
 SPAWN_TIMEOUT = 180
 ASSIGNMENT = "ps1"
@@ -59,16 +59,8 @@ def menu(browser, bar_label: str, item_label: str) -> None:
             10, f"{bar_label} > {item_label}").click()
 
 
-@pytest.fixture(scope="module")
-def released_course(stack):
-    """(label, course id): a course provisioned by its first instructor, `ps1` released."""
-    label = unique("e2e")
-    session, response = lti11_login(stack, user=unique("ins"), role="instructor", course=label)
-    assert response.status_code == 302, response.text[:500]
-    location = response.headers["Location"]
-    course = location.rstrip("/").rsplit("/", 1)[-1]
-    opened = session.get(stack.url + location, allow_redirects=False, timeout=180)
-    assert opened.status_code == 302, opened.text[:1000]
+def release(stack, session, course: str) -> None:
+    """Authors and releases ps1 through the course's formgrader, as its instructor."""
     prefix = f"{stack.url}/services/{course}/"
 
     def formgrader_up():
@@ -87,6 +79,19 @@ def released_course(stack):
     ):
         answer = session.request(method, prefix + path, headers={"X-XSRFToken": token}, timeout=120, **body)
         assert answer.status_code < 300 and '"success": false' not in answer.text, (path, answer.text[:1000])
+
+
+@pytest.fixture(scope="module")
+def released_course(stack):
+    """(label, course id): a course provisioned by its first instructor, `ps1` released."""
+    label = unique("e2e")
+    session, response = lti11_login(stack, user=unique("ins"), role="instructor", course=label)
+    assert response.status_code == 302, response.text[:500]
+    location = response.headers["Location"]
+    course = location.rstrip("/").rsplit("/", 1)[-1]
+    opened = session.get(stack.url + location, allow_redirects=False, timeout=180)
+    assert opened.status_code == 302, opened.text[:1000]
+    release(stack, session, course)
     return label, course
 
 
@@ -150,3 +155,23 @@ def test_forged_launch_shows_the_refusal(stack, browser, lms_page):
     assert not [c for c in browser.get_cookies() if c["name"] == "jupyterhub-hub-login"]
     names = [entry["name"] for entry in stack.api("GET", "/users").json()]
     assert not [name for name in names if name.startswith(user)], names
+
+
+def test_instructor_picks_an_assignment_in_the_deep_linking_page(stack, browser, lms_page):
+    # An LTI 1.3 course with ps1 released (its instructor's launch provisions it).
+    label = unique("e2edl")
+    session, response = lti13_login(stack, LaunchSpec(user=unique("ins"), role="instructor", course=label))
+    location = response.headers["Location"]
+    course = location.rstrip("/").rsplit("/", 1)[-1]
+    assert session.get(stack.url + location, allow_redirects=False, timeout=180).status_code == 302
+    release(stack, session, course)
+    # The LMS's "Select content": a deep linking request, in the browser.
+    key = SigningKey.from_file(stack.secrets_dir / devplatform.DEV_KEY_FILENAME)
+    spec = LaunchSpec(user=unique("ins"), role="instructor", course=label, deep_linking=True)
+    browser.get(lms_page(lti13_login_url(stack.url, key, spec)))
+    visible(browser, By.ID, f"a-{ASSIGNMENT}", 90, f"{ASSIGNMENT} in the link picker").click()
+    browser.find_element(By.ID, "title").send_keys("Problem set 1")
+    browser.find_element(By.ID, "add-link").click()
+    # The tool's answer goes back to the LMS, which checks it and makes the link.
+    created = visible(browser, By.ID, "created", 60, "the LMS's new link")
+    assert ASSIGNMENT in created.text and "Problem set 1" in browser.page_source

@@ -51,7 +51,8 @@ def test_a_course_provisioned_while_the_hub_starts_does_not_crash_it(stack):
     # the service map for its 30 s timeout: the window in which JupyterHub 6.1.1 exits when a
     # service is added (RuntimeError: dictionary changed size during iteration).
     slow = "coursehub-slow-" + unique("")
-    created = stack.api("POST", f"/services/{slow}", json={"url": "http://127.0.0.1:9"})
+    # JupyterHub answers only after its own wait for the new service's URL (30 s).
+    created = stack.api("POST", f"/services/{slow}", json={"url": "http://127.0.0.1:9"}, timeout=120)
     assert created.status_code == 201, created.text
     try:
         stack.compose("restart", "hub", timeout=120)

@@ -216,3 +216,14 @@ def test_the_admin_sees_and_sends_the_same_from_the_shell(stack, courses):
     assert ASSIGNMENT in out.stdout and f"max {MAX_SCORE}" in out.stdout
     out = stack.run("make", "-s", "grades-send", f"COURSE={c.course}", f"ASSIGNMENT={ASSIGNMENT}", check=False)
     assert "0 failed" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_course_list_links_staff_to_the_course_page_and_students_only_to_their_server(stack, courses):
+    c = courses["1.3"]
+    staff = c.staff.get(f"{stack.url}/hub/coursehub/courses", timeout=30)
+    assert staff.status_code == 200 and f"coursehub/course/{c.course}" in staff.text
+    assert "coursehub/courses" in c.staff.get(f"{stack.url}/hub/home", timeout=30).text  # the hub's nav bar
+    session, response = lti13_login(stack, LaunchSpec(user=unique("fay"), role="student", course=c.label))
+    open_course(stack, session, response)
+    mine = session.get(f"{stack.url}/hub/coursehub/courses", timeout=30)
+    assert f"coursehub/open/{c.course}" in mine.text and f"coursehub/course/{c.course}" not in mine.text

@@ -8,7 +8,7 @@ import os
 import sys
 
 from ..grading.gradebook import GradebookUnavailable, feedback_counts, hub_gradebook_url, read_grades_sync
-from ..grading.passback import GradesError, send_grades
+from ..grading.passback import CONCURRENCY, GradesError, send_grades
 from ..lti.services import ServiceClient
 from ..lti.toolkeys import SigningKey
 from ..storage import runtime
@@ -21,7 +21,7 @@ def send_cli(args) -> int:
     key = settings.lti13_key_file
     service = ServiceClient(SigningKey.from_file(key)) if os.path.exists(key) else None
     try:
-        report = asyncio.run(send_grades(settings, args.course, args.assignment, service))
+        report = asyncio.run(send_grades(settings, args.course, args.assignment, service, args.concurrency))
     except GradesError as error:
         print(f"coursehub grades send: {error}", file=sys.stderr)
         return 1
@@ -58,6 +58,7 @@ def add_cli_parsers(sub) -> None:
     send = grades.add_parser("send", help="send an assignment's grades to the LMS")
     send.add_argument("course")
     send.add_argument("assignment")
+    send.add_argument("--concurrency", type=int, default=CONCURRENCY, help="sends in flight at once")
     send.set_defaults(func=send_cli)
     status = grades.add_parser("status", help="each assignment and each student's last send")
     status.add_argument("course")

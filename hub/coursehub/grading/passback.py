@@ -124,7 +124,7 @@ async def _send_one(settings: Settings, service: ServiceClient | None, decision:
 
 
 async def send_grades(settings: Settings, course: str, assignment: str,
-                      service: ServiceClient | None) -> SendReport:
+                      service: ServiceClient | None, concurrency: int = CONCURRENCY) -> SendReport:
     """Sends ``assignment`` of ``course`` for every student; raises GradesError when nothing
     can be sent (no gradebook, unknown assignment)."""
     started = time.perf_counter()
@@ -152,7 +152,7 @@ async def send_grades(settings: Settings, course: str, assignment: str,
                 target = await _lineitem(settings, service, course, assignment, maximum)
             except (GradesError, LMSError) as error:
                 target_error = f"no line item for {assignment}: {error}"
-    gate = asyncio.Semaphore(CONCURRENCY)
+    gate = asyncio.Semaphore(max(1, concurrency))
 
     async def run(decision: Decision) -> dict[str, Any]:
         if decision.action != "send":

@@ -153,3 +153,28 @@ class RosterSyncHandler(CourseHandler):
         except RosterError:
             pass  # recorded: the roster tab shows the failure and the LMS's answer
         self.redirect(self.page_url(course, "roster"))
+
+
+class CoursesHandler(BaseHandler):
+    """``GET /hub/coursehub/courses``: the courses of the user (by their course groups), with
+    their server and, for teaching staff, the course page and formgrader."""
+
+    def initialize(self, coursehub_settings):
+        self.coursehub_settings = coursehub_settings
+
+    async def get(self):
+        user = self.current_user
+        if user is None:
+            raise Refusal(403, "not_logged_in", "Open coursehub from a course in your LMS.")
+        store = runtime.store(self.coursehub_settings)
+        roles = {}
+        for group in user.orm_user.groups:
+            kind, _, course = group.name.partition("-")
+            if kind == "formgrade":
+                roles[course] = "teaching staff"
+            elif kind == "nbgrader":
+                roles.setdefault(course, "student")
+        rows = await asyncio.gather(*(store.get_course(course) for course in sorted(roles)))
+        courses = [{"course": r.course_id, "title": r.title or r.label, "role": roles[r.course_id]}
+                   for r in rows if r is not None]
+        self.finish(await self.render_template("coursehub-courses.html", courses=courses))
